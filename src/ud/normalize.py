@@ -1,0 +1,110 @@
+"""Semantic normalization for multiple choice: raw model output -> option index (or invalid), and answer sets.
+
+Answer-set record (data/answers/<split>.jsonl):
+  {qid, n, invalid, classes: [{key, index, count, f, correct, representative}], estimator}
+  f = count / n, where n counts every sample considered (invalid ones too), as in the paper (f = n/N).
+  For the `exact` estimator f is the option's probability and count is null.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections import Counter
+
+from ud.prompts import LETTERS
+
+_PUNCT = re.compile(rf"[{re.escape(string.punctuation)}‘’“”]")
+_ANSWER_TAG = re.compile(r"<answer>(.*?)</answer>", re.S | re.I)
+_OPEN_TAG = re.compile(r"<answer>(.*)", re.S | re.I)
+_LETTER = re.compile(r"^\(?([A-Za-z])\s*(?:[\).:\]]|$)")
+
+
+def norm_text(s: str) -> str:
+    """Lowercase, drop punctuation, collapse whitespace."""
+    return " ".join(_PUNCT.sub(" ", s.lower()).split())
+
+
+def extract_answer(text: str, require_tags: bool) -> str | None:
+    """The answer span: the last complete <answer>…</answer>, else an unclosed <answer>… line, else (when
+    tags are not required) the whole text. None when nothing usable is there."""
+    tags = _ANSWER_TAG.findall(text)
+    if tags:
+        return tags[-1].strip()
+    m = _OPEN_TAG.search(text)
+    if m:  # generation cut at max tokens or stop string eaten: take up to the next tag or line end
+        return re.split(r"<|\n", m.group(1).strip(), maxsplit=1)[0].strip() or None
+    if require_tags:
+        return None
+    return text.strip() or None
+
+
+def match_option(span: str, choices: list[str]) -> int | None:
+    """Option index for an answer span: exact option text, then a letter ("C", "C)", "(C) 42"),
+    then the only option whose text the span contains. None if ambiguous or no match."""
+    n = norm_text(span)
+    if not n:
+        return None
+    normed = [norm_text(c) for c in choices]
+    exact = [i for i, c in enumerate(normed) if c and c == n]
+    if len(exact) == 1:
+        return exact[0]
+    m = _LETTER.match(span.strip())
+    if m:
+        i = LETTERS.index(m.group(1).upper())
+        if i < len(choices):
+            rest = norm_text(span.strip()[m.end():])
+            # "C) 42" must agree with option C's text when text follows the letter
+            if not rest or rest == normed[i] or normed[i].startswith(rest) or rest.startswith(normed[i]):
+                return i
+    if span.strip().upper() in LETTERS[: len(choices)] and len(span.strip()) == 1:
+        return LETTERS.index(span.strip().upper())
+    contained = [i for i, c in enumerate(normed) if c and re.search(rf"(?<!\w){re.escape(c)}(?!\w)", n)]
+    if len(contained) == 1:
+        return contained[0]
+    return None
+
+
+def classify(text: str, q: dict, require_tags: bool) -> int | None:
+    span = extract_answer(text, require_tags)
+    return None if span is None else match_option(span, q["choices"])
+
+
+def answer_set(q: dict, samples: list[dict], n: int, require_tags: bool) -> dict:
+    """Count the first `n` samples (by index k) of one question into classes."""
+    samples = sorted(samples, key=lambda s: s["k"])[:n]
+    if len(samples) < n:
+        raise ValueError(f"question {q['id']}: {len(samples)} samples, {n} requested")
+    counts: Counter[int] = Counter()
+    reps: dict[int, str] = {}
+    texts: dict[int, list[int]] = {}
+    invalid = 0
+    for s in samples:
+        idx = classify(s["text"], q, require_tags)
+        if idx is None:
+            invalid += 1
+            continue
+        counts[idx] += 1
+        reps.setdefault(idx, s["text"])
+        texts.setdefault(idx, []).append(s["k"])
+    classes = [
+        {"key": LETTERS[i], "index": i, "count": c, "f": c / n, "correct": i == q["answer"],
+         "representative": reps[i], "sample_ks": texts[i]}
+        for i, c in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    ]
+    return {"qid": q["id"], "n": n, "invalid": invalid, "classes": classes, "estimator": "sampled"}
+
+
+def answer_set_exact(q: dict, rec: dict) -> dict:
+    """Answer set from the `exact` estimator's option probabilities."""
+    probs = rec["probs"]
+    classes = [
+        {"key": LETTERS[i], "index": i, "count": None, "f": float(p), "correct": i == q["answer"],
+         "representative": rec["texts"][i], "sample_ks": []}
+        for i, p in sorted(enumerate(probs), key=lambda kv: (-kv[1], kv[0]))
+    ]
+    return {"qid": q["id"], "n": None, "invalid": 0, "classes": classes, "estimator": "exact"}
+
+
+def top_class(aset: dict) -> dict | None:
+    return aset["classes"][0] if aset["classes"] else None

@@ -1,0 +1,15 @@
+"""Stage prepare."""
+
+from __future__ import annotations
+
+from ud import io
+from ud.pipeline.paths import split_file
+
+
+def run(p: dict) -> dict:
+    from ud.sources import make_splits
+
+    splits = make_splits(p["data"]["source"], p["data"]["dataset"], p["prepare"], p["seed"])
+    counts = {name: io.write_jsonl(split_file(name), qs) for name, qs in splits.items()}
+    print(f"prepare: {counts}")
+    return counts

@@ -1,0 +1,91 @@
+"""Fine-tuning (paper §3.3, Appendix L): TRL SFTTrainer, completion-only loss, LoRA (peft) or full.
+
+Output folder (models/ud/): a peft adapter (LoRA) or a full model, the tokenizer, and ud_model.json naming the
+base model so inference can rebuild it: {base, base_revision, method, labels}.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+
+def train(model_id: str, examples: list[dict], out_dir: str, cfg: dict, seed: int, live_dir: str | None = None,
+          labels: list[str] | None = None) -> dict:
+    import torch
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import SFTConfig, SFTTrainer
+
+    from ud import models
+
+    if not examples:
+        raise ValueError("train: the SFT set is empty (every calibration question filtered out?)")
+    models.set_threads()
+    ref = models.ensure_local(models.resolve(model_id))
+    tok = AutoTokenizer.from_pretrained(ref.load_from)
+    if tok.pad_token_id is None:
+        tok.pad_token = tok.eos_token
+    model = AutoModelForCausalLM.from_pretrained(ref.load_from, dtype=torch.float32)
+    ds = Dataset.from_list([{"prompt": e["prompt"], "completion": e["completion"]} for e in examples])
+
+    peft_config = None
+    if cfg["method"] == "lora":
+        from peft import LoraConfig
+
+        lc = cfg["lora"]
+        peft_config = LoraConfig(r=lc["r"], lora_alpha=lc["alpha"], lora_dropout=lc["dropout"],
+                                 target_modules=lc.get("target_modules", "all-linear"), task_type="CAUSAL_LM")
+
+    use_cpu = not torch.cuda.is_available()
+    work = tempfile.mkdtemp(prefix="ud-train-")
+    args = SFTConfig(
+        output_dir=work, num_train_epochs=float(cfg["epochs"]), learning_rate=float(cfg["lr"]),
+        per_device_train_batch_size=cfg["batch_size"], gradient_accumulation_steps=cfg["grad_accum"],
+        max_length=cfg["max_length"], completion_only_loss=True, use_cpu=use_cpu, bf16=False,
+        gradient_checkpointing=False, logging_steps=cfg.get("logging_steps", 5), save_strategy="no",
+        report_to=[], seed=seed, data_seed=seed, lr_scheduler_type=cfg.get("scheduler", "linear"),
+        warmup_steps=cfg.get("warmup_steps", 0), disable_tqdm=False,
+    )
+    callbacks = []
+    live = None
+    if live_dir:
+        from dvclive import Live
+        from transformers.integrations import DVCLiveCallback
+
+        live = Live(live_dir, dvcyaml=False, save_dvc_exp=False, report=None)
+        callbacks.append(DVCLiveCallback(live=live, log_model=False))
+    trainer = SFTTrainer(model=model, args=args, train_dataset=ds, processing_class=tok, peft_config=peft_config,
+                         callbacks=callbacks)
+    result = trainer.train()
+    if live is not None:
+        live.end()
+
+    out = Path(out_dir)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent if out.parent.exists() else None, prefix=".ud-model-"))
+    trainer.model.save_pretrained(tmp)
+    tok.save_pretrained(tmp)
+    meta = {"base": model_id, "base_revision": ref.revision, "method": cfg["method"], "labels": labels,
+            "train_loss": float(result.training_loss), "steps": int(result.global_step),
+            "examples": len(examples)}
+    (tmp / "ud_model.json").write_text(json.dumps(meta, indent=1))
+    if out.exists():
+        shutil.rmtree(out)
+    os.replace(tmp, out)
+    shutil.rmtree(work, ignore_errors=True)
+    return meta
+
+
+def load_trained(path: str):
+    """(model, tokenizer, meta) for a folder written by `train` (adapter merged into its base)."""
+    from ud import models
+
+    meta = json.loads((Path(path) / "ud_model.json").read_text())
+    if meta["method"] == "lora":
+        model, tok, _ = models.load(meta["base"], adapter=path)
+    else:
+        model, tok, _ = models.load(path)
+    return model, tok, meta
