@@ -57,6 +57,8 @@ def match_option(span: str, choices: list[str]) -> int | None:
             # "C) 42" must agree with option C's text when text follows the letter
             if not rest or rest == normed[i] or normed[i].startswith(rest) or rest.startswith(normed[i]):
                 return i
+            if rest in normed:  # "C) 13" where 13 is option A: contradictory, so invalid rather than a guess
+                return None
     if span.strip().upper() in LETTERS[: len(choices)] and len(span.strip()) == 1:
         return LETTERS.index(span.strip().upper())
     contained = [i for i, c in enumerate(normed) if c and re.search(rf"(?<!\w){re.escape(c)}(?!\w)", n)]

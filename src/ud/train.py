@@ -12,6 +12,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from ud.errors import DataError
+
 
 def train(model_id: str, examples: list[dict], out_dir: str, cfg: dict, seed: int, live_dir: str | None = None,
           labels: list[str] | None = None) -> dict:
@@ -30,6 +32,7 @@ def train(model_id: str, examples: list[dict], out_dir: str, cfg: dict, seed: in
     if tok.pad_token_id is None:
         tok.pad_token = tok.eos_token
     model = AutoModelForCausalLM.from_pretrained(ref.load_from, dtype=torch.float32)
+    examples = drop_overlong(examples, tok, cfg["max_length"])
     ds = Dataset.from_list([{"prompt": e["prompt"], "completion": e["completion"]} for e in examples])
 
     peft_config = None
@@ -77,6 +80,26 @@ def train(model_id: str, examples: list[dict], out_dir: str, cfg: dict, seed: in
     os.replace(tmp, out)
     shutil.rmtree(work, ignore_errors=True)
     return meta
+
+
+def example_length(e: dict, tok) -> int:
+    if isinstance(e["prompt"], list):  # conversational: what TRL will tokenize
+        return len(tok.apply_chat_template(e["prompt"] + e["completion"], tokenize=True, return_dict=True)["input_ids"])
+    return len(tok(e["prompt"] + e["completion"])["input_ids"])
+
+
+def drop_overlong(examples: list[dict], tok, max_length: int) -> list[dict]:
+    """Drop (and say so) examples longer than max_length: TRL would cut their completion, i.e. the very
+    confidence we are teaching."""
+    kept = [e for e in examples if example_length(e, tok) <= max_length]
+    if len(kept) < len(examples):
+        longest = max(example_length(e, tok) for e in examples)
+        msg = (f"train.max_length={max_length}: {len(examples) - len(kept)} of {len(examples)} examples are longer "
+               f"(longest {longest} tokens)")
+        if not kept:
+            raise DataError(msg + "; every example would lose its confidence label -- raise train.max_length")
+        print(f"warning: {msg}; dropped them rather than truncating their completions")
+    return kept
 
 
 def load_trained(path: str):

@@ -1,0 +1,138 @@
+"""Offline fixtures: a tiny random Llama with a BPE tokenizer trained here, and a handful of MC questions."""
+
+from __future__ import annotations
+
+import json
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a stray hub lookup fails in ~2 s instead of retrying ~48 s
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import pytest  # noqa: E402
+
+CHATML = (
+    "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}"
+    "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+
+QUESTIONS = [
+    {"id": f"toy/{i}", "source": "toy", "question": q, "choices": c, "answer": a, "answers": None}
+    for i, (q, c, a) in enumerate([
+        ("What color is the sky on a clear day?", ["blue", "green", "red", "black"], 0),
+        ("Which animal says moo?", ["cat", "cow", "dog"], 1),
+        ("What is frozen water called?", ["steam", "ice", "sand", "glass"], 1),
+        ("Which planet do we live on?", ["Mars", "Venus", "Earth", "Jupiter"], 2),
+        ("What do plants need to make food?", ["sunlight", "plastic", "metal", "noise"], 0),
+        ("How many legs does a spider have?", ["six", "eight", "ten", "four"], 1),
+        ("What gas do humans breathe in to live?", ["oxygen", "helium", "neon", "argon"], 0),
+        ("Which season is the coldest?", ["summer", "spring", "winter", "autumn"], 2),
+        ("What is the opposite of hot?", ["warm", "cold", "wet", "dry"], 1),
+        ("Which tool is used to cut paper?", ["hammer", "spoon", "scissors", "brush"], 2),
+        ("Where do fish live?", ["in trees", "in water", "in sand", "in the sky"], 1),
+        ("What melts when it is heated?", ["ice", "stone", "glass bottle", "iron bar"], 0),
+        ("Which sense uses the ears?", ["sight", "hearing", "taste", "smell"], 1),
+        ("What does a thermometer measure?", ["mass", "length", "temperature", "volume"], 2),
+    ])
+]
+
+
+def _corpus() -> list[str]:
+    from ud.prompts import PROMPTING_BASELINE_INSTRUCTION, SAMPLING_INSTRUCTION, UD_INSTRUCTION
+
+    lines = [SAMPLING_INSTRUCTION, PROMPTING_BASELINE_INSTRUCTION, UD_INSTRUCTION,
+             "<reasoning> </reasoning> <answer> </answer> <confidence> </confidence> Confidence: very low low "
+             "medium high very high 0-10% 10-20% 90-100% A) B) C) D) E) Question: Answer:"]
+    for q in QUESTIONS:
+        lines.append(q["question"] + " " + " ".join(q["choices"]))
+    return lines * 5
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> str:
+    """A 2-layer random Llama (~100k params) and a byte-level BPE tokenizer with a ChatML template."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    path = tmp_path_factory.mktemp("tiny-llama")
+    tok = Tokenizer(models.BPE(unk_token=None))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=specials,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(_corpus(), trainer)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|im_end|>",
+                                   bos_token="<|im_start|>")
+    fast.chat_template = CHATML
+    fast.save_pretrained(path)
+    torch.manual_seed(0)
+    cfg = LlamaConfig(vocab_size=len(fast), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
+                      eos_token_id=fast.eos_token_id, pad_token_id=fast.pad_token_id,
+                      bos_token_id=fast.bos_token_id, tie_word_embeddings=True)
+    LlamaForCausalLM(cfg).save_pretrained(path)
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def tiny(tiny_model_dir):
+    """(model, tokenizer) loaded through ud.models like the stages do."""
+    from ud import models
+
+    model, tok, _ = models.load(tiny_model_dir, device="cpu")
+    return model, tok
+
+
+@pytest.fixture()
+def questions() -> list[dict]:
+    return [dict(q) for q in QUESTIONS]
+
+
+@pytest.fixture()
+def toy_jsonl(tmp_path) -> str:
+    """A local dataset folder in the question schema, split into train/validation/test files."""
+    folder = tmp_path / "toy"
+    folder.mkdir()
+    for split, sl in (("train", slice(0, 8)), ("validation", slice(8, 10)), ("test", slice(10, 14))):
+        with open(folder / f"{split}.jsonl", "w") as fh:
+            for q in QUESTIONS[sl]:
+                fh.write(json.dumps(q) + "\n")
+    return str(folder)
+
+
+@pytest.fixture(scope="session")
+def tagged_model_dir(tiny_model_dir, tmp_path_factory) -> str:
+    """The tiny model taught (a few seconds of training) to answer in the Appendix E.1 tag format with a random
+    letter, so the free estimator with reasoning has something valid to normalize."""
+    import random
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from ud.prompts import LETTERS, Format
+
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    fmt = Format("reasoning", "letter", reasoning=True)
+    rng = random.Random(0)
+    torch.manual_seed(0)
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    model.train()
+    for _ in range(400):
+        q = rng.choice(QUESTIONS)
+        prompt = tok(fmt.prompt(q, tok), add_special_tokens=False)["input_ids"]
+        letter = LETTERS[rng.randrange(len(q["choices"]))]
+        target = tok(f"<reasoning>it is {letter}</reasoning> <answer>{letter}</answer>",
+                     add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
+        ids = torch.tensor([prompt + target])
+        labels = torch.tensor([[-100] * len(prompt) + target])
+        loss = model(input_ids=ids, labels=labels).loss
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+    path = tmp_path_factory.mktemp("tagged-llama")
+    model.save_pretrained(path)
+    tok.save_pretrained(path)
+    return str(path)

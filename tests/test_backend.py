@@ -1,0 +1,92 @@
+import numpy as np
+import pytest
+import torch
+
+from ud.backends.hf import HFBackend, stable_seed
+from ud.estimators import draw, exact_record, option_trie
+from ud.prompts import Format
+from ud.trie import TokenTrie
+
+
+def test_trie_allows_prefix_options_and_terminates():
+    t = TokenTrie([[5, 6], [5], [7, 8, 9]], end_token=0)
+    assert sorted(t.allowed([])) == [5, 7]
+    assert sorted(t.allowed([5])) == [0, 6]  # "5" is complete here, "5 6" continues
+    assert t.allowed([5, 6]) == [0]
+    assert t.allowed([5, 6, 0]) == [0]
+    assert t.allowed([9]) == [0]  # off the trie: stop
+    assert t.match([5, 0]) == 1 and t.match([5, 6, 0]) == 0 and t.match([7, 8]) is None
+    assert [a for _, a in t.steps(0)] == [[5, 7], [6, 0], [0]]
+
+
+def test_constrained_samples_are_always_options(tiny, questions):
+    model, tok = tiny
+    b = HFBackend(model, tok)
+    fmt = Format("qa", "text")
+    recs = list(draw(b, fmt, questions[:3], "choices", 8, seed=0))
+    assert len(recs) == 24
+    for r in recs:
+        q = next(q for q in questions if q["id"] == r["qid"])
+        assert r["text"] in [fmt.completion(q, i) for i in range(len(q["choices"]))]
+        assert r["finish"] == "stop" and r["n_tokens"] >= 2 and r["logprob_sum"] < 0
+        assert r["logprob_mean"] == pytest.approx(r["logprob_sum"] / r["n_tokens"])
+
+
+def test_recorded_logprobs_equal_a_teacher_forced_pass(tiny, questions):
+    """The recorder must report log p under the raw model, whatever the warpers do to sampling."""
+    model, tok = tiny
+    b = HFBackend(model, tok)
+    prompt = Format("qa").prompt(questions[0])
+    g = b.generate([prompt], 3, temperature=0.7, top_p=0.9, max_new_tokens=6, seed=1)[0]
+    p_ids = tok(prompt, return_tensors="pt")["input_ids"]
+    for s in g:
+        ids = torch.cat([p_ids, torch.tensor([s.token_ids])], dim=1)
+        with torch.no_grad():
+            lsm = torch.log_softmax(model(ids).logits.float(), dim=-1)[0]
+        start = p_ids.shape[1]
+        ref = sum(float(lsm[start - 1 + j, t]) for j, t in enumerate(s.token_ids))
+        assert s.logprob_sum == pytest.approx(ref, abs=1e-4)
+
+
+def test_same_seed_same_samples_regardless_of_order(tiny, questions):
+    model, tok = tiny
+    b = HFBackend(model, tok)
+    fmt = Format("qa")
+    a = list(draw(b, fmt, questions[:2], "choices", 5, seed=3))
+    r = list(draw(b, fmt, questions[:2][::-1], "choices", 5, seed=3))
+    key = lambda x: (x["qid"], x["k"])  # noqa: E731
+    assert sorted(a, key=key) == sorted(r, key=key)
+    assert stable_seed(3, "toy/0") == stable_seed(3, "toy/0") != stable_seed(4, "toy/0")
+
+
+def test_exact_is_the_limit_of_choices(tiny, questions):
+    """Chi-square: 1,500 constrained samples vs the exact trie probabilities (same temperature)."""
+    from scipy.stats import chisquare
+
+    model, tok = tiny
+    b = HFBackend(model, tok)
+    fmt = Format("qa")
+    q = questions[0]
+    ex = exact_record(b, fmt, q, fmt.prompt(q), temperature=1.3)
+    assert sum(ex["probs"]) == pytest.approx(1.0)
+    trie, _ = option_trie(b, fmt, q)
+    counts = np.zeros(len(q["choices"]))
+    for seed in range(3):
+        for g in b.generate([fmt.prompt(q)], 500, temperature=1.3, tries=[trie], seed=seed)[0]:
+            counts[[fmt.completion(q, i) for i in range(4)].index(g.text)] += 1
+    expected = np.asarray(ex["probs"]) * counts.sum()
+    assert chisquare(counts, expected).pvalue > 1e-3
+    # and it notices a wrong temperature
+    wrong = np.asarray(exact_record(b, fmt, q, fmt.prompt(q), temperature=0.3)["probs"]) * counts.sum()
+    assert chisquare(counts, wrong).pvalue < 1e-3
+
+
+def test_exact_scores_sum_and_mean(tiny, questions):
+    model, tok = tiny
+    b = HFBackend(model, tok)
+    fmt = Format("qa")
+    q = questions[1]
+    r = exact_record(b, fmt, q, fmt.prompt(q), score="sum")
+    s = np.asarray(r["logprob_sums"])
+    assert np.allclose(r["probs"], np.exp(s - s.max()) / np.exp(s - s.max()).sum())
+    assert r["n_tokens"] == [len(b.encode_continuation(fmt.completion(q, i))) for i in range(3)]

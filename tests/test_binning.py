@@ -1,0 +1,44 @@
+import numpy as np
+import pytest
+
+from ud.binning import Binner
+
+
+def test_five_fixed_bins_edges_and_labels():
+    b = Binner.fixed(5)
+    assert b.labels == ["very low", "low", "medium", "high", "very high"]
+    p = [0.0, 0.1999, 0.2, 0.3999, 0.4, 0.6, 0.79, 0.8, 0.999, 1.0, -0.1, 1.5]
+    assert b.index(p).tolist() == [0, 0, 1, 1, 2, 3, 3, 4, 4, 4, 0, 4]
+    assert b.label([0.85]) == ["very high"]
+    assert b.high_bins() == [3, 4]
+
+
+def test_ten_bins_numeric_labels_and_high():
+    b = Binner.fixed(10)
+    assert b.labels[0] == "0-10%" and b.labels[-1] == "90-100%"
+    assert b.index([0.3]).tolist() == [3]
+    assert b.high_bins() == [6, 7, 8, 9]
+
+
+def test_custom_labels_and_validation():
+    b = Binner.fixed(2, ["unsure", "sure"])
+    assert b.label([0.49, 0.5]) == ["unsure", "sure"]
+    with pytest.raises(ValueError):
+        Binner.fixed(3, ["a", "b"])
+    with pytest.raises(ValueError):
+        Binner([0.0, 0.5, 0.4, 1.0])
+
+
+def test_quantile_bins_balance_counts():
+    p = np.random.default_rng(0).beta(2, 5, size=1000)
+    b = Binner.quantile(4, p)
+    counts = np.bincount(b.index(p), minlength=4)
+    assert counts.min() >= 240 and counts.max() <= 260
+
+
+def test_values_are_bin_means_and_json_roundtrip():
+    b = Binner.fixed(5).fit_values([0.1, 0.15, 0.9])
+    assert b.values[0] == pytest.approx(0.125) and b.values[4] == pytest.approx(0.9)
+    assert b.values[2] == pytest.approx(0.5)  # empty bin keeps its midpoint
+    again = Binner.from_json(b.to_json())
+    assert again.values == b.values and again.labels == b.labels

@@ -1,0 +1,142 @@
+"""End to end: the real stage scripts under `dvc repro` / `dvc exp run`, on a tiny model and 14 questions."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).parents[1]
+pytestmark = pytest.mark.slow
+
+
+def _env() -> dict:
+    env = dict(os.environ)
+    env.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TOKENIZERS_PARALLELISM="false", UD_THREADS="1",
+               GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t",
+               PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}")
+    return env
+
+
+def _run(cmd: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    r = subprocess.run(cmd, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=900)
+    if check and r.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed ({r.returncode}):\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
+    return r
+
+
+def _ran(output: str) -> set[str]:
+    return set(re.findall(r"Running stage '([^']+)'", output))
+
+
+def make_project(tmp: Path, model_dir: str, dataset: str, **overrides) -> Path:
+    proj = tmp / "proj"
+    proj.mkdir()
+    for item in ("dvc.yaml", "stages", "src"):
+        src = ROOT / item
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, proj / item)
+    p = yaml.safe_load((ROOT / "params.yaml").read_text())
+    p["model"]["id"] = model_dir
+    p["data"] = {"source": "jsonl", "dataset": dataset}
+    p["prepare"] = {"calibration": {"from": "train", "size": 8}, "validation": {"from": "validation", "size": 2},
+                    "test": {"from": "test", "size": 4}}
+    p["n"], p["sample"]["n"], p["sample"]["max_new_tokens"] = 6, 6, 24
+    p["train"].update(epochs=1, batch_size=4)
+    p["evaluate"]["max_new_tokens"] = 24
+    p["baselines"]["prompting"]["max_new_tokens"] = 16
+    for dotted, v in overrides.items():
+        cur = p
+        *head, last = dotted.split(".")
+        for h in head:
+            cur = cur[h]
+        cur[last] = v
+    (proj / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
+    _run(["git", "init", "-q"], proj)
+    _run(["dvc", "init", "-q"], proj)
+    _run(["dvc", "config", "core.analytics", "false"], proj)
+    _run(["git", "add", "-A"], proj)
+    _run(["git", "commit", "-qm", "init"], proj)
+    return proj
+
+
+def _metrics(proj: Path, method: str) -> dict:
+    return json.loads((proj / "metrics" / f"{method}.json").read_text())
+
+
+def test_choices_pipeline_reruns_only_what_changed(tmp_path, tiny_model_dir, toy_jsonl):
+    proj = make_project(tmp_path, tiny_model_dir, toy_jsonl)
+    out = _run(["dvc", "repro"], proj).stdout
+    assert _ran(out) == {"prepare", "sample@calibration", "sample@test", "normalize@calibration", "normalize@test",
+                         "calibrate", "annotate", "train", "evaluate", "baselines_prompting", "baselines_teacher"}
+
+    for method in ("ud", "teacher", "prompting"):
+        m = _metrics(proj, method)
+        assert m["n"] == 4 and 0.0 <= m["accuracy"] <= 1.0 and 0.0 <= m["high_pct"] <= 100.0
+        assert set(m) >= {"auroc", "high_acc", "ece", "brier", "invalid_rate", "cost"}
+    assert _metrics(proj, "ud")["invalid_rate"] == 0.0  # constrained decoding: always an option and a label
+    samples = [json.loads(line) for line in __import__("gzip").open(proj / "data/samples/calibration.jsonl.gz", "rt")]
+    assert len(samples) == 8 * 6 and {"qid", "k", "seed", "text", "n_tokens", "logprob_sum", "logprob_mean",
+                                       "finish"} <= set(samples[0])
+    meta = json.loads((proj / "data/samples/calibration.meta.json").read_text())
+    assert meta["model"]["id"] == tiny_model_dir and "transformers" in meta["versions"]
+    sft = [json.loads(line) for line in open(proj / "data/sft/train.jsonl")]
+    answers = [json.loads(line) for line in open(proj / "data/answers/calibration.jsonl")]
+    n_correct = sum(any(c["correct"] for c in a["classes"]) for a in answers)
+    n_wrong = sum(min(1, sum(not c["correct"] for c in a["classes"])) for a in answers)
+    assert len(sft) == n_correct + n_wrong  # incorrect: 1
+    assert (proj / "models/ud/adapter_config.json").exists()
+
+    # nothing changed: nothing reruns
+    assert _ran(_run(["dvc", "repro"], proj).stdout) == set()
+    _run(["git", "add", "-A"], proj)
+    _run(["git", "commit", "-qm", "run"], proj)
+
+    out = _run(["dvc", "exp", "run", "-S", "bins=3"], proj).stdout
+    assert _ran(out) == {"annotate", "train", "evaluate", "baselines_teacher"}
+    assert json.loads((proj / "models/binner.json").read_text())["labels"] == ["0-33%", "33-67%", "67-100%"]
+
+    out = _run(["dvc", "exp", "run", "-S", "incorrect=2"], proj).stdout
+    assert _ran(out) == {"annotate", "train", "evaluate"}
+
+    out = _run(["dvc", "exp", "run", "-S", "n=3"], proj).stdout
+    assert _ran(out) == {"normalize@calibration", "normalize@test", "calibrate", "annotate", "train", "evaluate",
+                         "baselines_teacher"}
+    assert all(a["n"] == 3 for a in map(json.loads, open(proj / "data/answers/test.jsonl")))
+
+    r = _run(["dvc", "exp", "run", "-S", "n=7"], proj, check=False)  # more than drawn: clear error, no compute
+    assert r.returncode != 0 and "n=7: must be <= sample.n (6)" in r.stdout + r.stderr
+
+
+def test_free_estimator_with_reasoning_end_to_end(tmp_path, tagged_model_dir, toy_jsonl):
+    proj = make_project(tmp_path, tagged_model_dir, toy_jsonl, **{
+        "sample.estimator": "free", "prompt.template": "reasoning", "prompt.answer": "letter",
+        "prompt.reasoning": True, "evaluate.max_new_tokens": 40, "train.max_length": 1024})
+    _run(["dvc", "repro"], proj)
+    answers = [json.loads(line) for line in open(proj / "data/answers/calibration.jsonl")]
+    valid = sum(c["count"] for a in answers for c in a["classes"])
+    invalid = sum(a["invalid"] for a in answers)
+    assert valid + invalid == 8 * 6 and valid > 0  # every sample is either counted or counted invalid
+    sft = [json.loads(line) for line in open(proj / "data/sft/train.jsonl")]
+    content = sft[0]["completion"][0]["content"]
+    assert re.fullmatch(r"<reasoning>.+</reasoning> <answer>[A-D]</answer> <confidence>[a-z ]+</confidence>", content)
+    m = _metrics(proj, "ud")
+    assert m["n"] == 4 and 0.0 <= m["invalid_rate"] <= 1.0
+
+
+def test_bad_params_stop_before_any_compute(tmp_path, tiny_model_dir, toy_jsonl):
+    proj = make_project(tmp_path, tiny_model_dir, toy_jsonl, bins=1)
+    r = _run(["dvc", "repro"], proj, check=False)
+    assert r.returncode != 0 and "bins=1: must be >= 2" in r.stdout + r.stderr
+    assert not (proj / "data/splits/calibration.jsonl").exists()
+    p = yaml.safe_load((proj / "params.yaml").read_text())
+    p["bins"], p["model"]["id"] = 5, "no-such-model"
+    (proj / "params.yaml").write_text(yaml.safe_dump(p))
+    r = _run(["dvc", "repro"], proj, check=False)
+    assert r.returncode != 0 and "model.id='no-such-model'" in r.stdout + r.stderr

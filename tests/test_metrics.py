@@ -1,0 +1,47 @@
+import numpy as np
+import pytest
+
+from ud.metrics import auroc, discrete_ece, ece, reliability, summarize
+
+
+def _auroc_by_hand(s, y):
+    pos = [a for a, t in zip(s, y) if t]
+    neg = [a for a, t in zip(s, y) if not t]
+    wins = sum((p > n) + 0.5 * (p == n) for p in pos for n in neg)
+    return wins / (len(pos) * len(neg))
+
+
+def test_auroc_on_ties_matches_sklearn_and_hand_count():
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(0)
+    s = rng.integers(0, 5, size=200)  # bin indices: lots of ties
+    y = (rng.uniform(size=200) < 0.2 + 0.15 * s).astype(int)
+    assert auroc(s, y) == pytest.approx(roc_auc_score(y, s))
+    assert auroc(s, y) == pytest.approx(_auroc_by_hand(s, y))
+    assert auroc([1, 1, 1], [0, 1, 1]) == 0.5
+    assert auroc([0, 1], [1, 1]) is None  # one class: undefined, not a number
+
+
+def test_ece_known_values():
+    assert ece([0.9, 0.9, 0.9, 0.9], [1, 1, 1, 0], n_bins=10) == pytest.approx(0.15)
+    assert ece([0.2, 0.8], [0, 1], n_bins=2) == pytest.approx(0.2)
+    assert discrete_ece([0, 0, 1, 1], [0.1, 0.9], [0, 1, 1, 1]) == pytest.approx(0.5 * 0.4 + 0.5 * 0.1)
+
+
+def test_reliability_rows_mark_small_bins():
+    rows = reliability([0] * 12 + [1] * 3, [1] * 6 + [0] * 6 + [1] * 3, ["lo", "hi"], [0.25, 0.75])
+    assert rows[0] == {"bin": 0, "label": "lo", "count": 12, "accuracy": 0.5, "mean_confidence": 0.25, "drawn": True}
+    assert rows[1]["count"] == 3 and rows[1]["drawn"] is False
+
+
+def test_summarize_high_and_invalid():
+    m, rows = summarize("x", correct=[True, True, False, False], bin_idx=[4, 3, 3, None],
+                        labels=["very low", "low", "medium", "high", "very high"],
+                        values=[0.1, 0.3, 0.5, 0.7, 0.9], high_bins=[3, 4], answer_invalid=1, confidence_invalid=1)
+    assert m["accuracy"] == 0.5
+    assert m["high_pct"] == 75.0 and m["high_acc"] == pytest.approx(2 / 3)
+    assert m["invalid_rate"] == 0.25 and m["confidence_invalid_rate"] == 0.25
+    assert m["auroc"] == pytest.approx(_auroc_by_hand([4, 3, 3, 0], [1, 1, 0, 0]))
+    assert m["brier"] == pytest.approx(((0.9 - 1) ** 2 + (0.7 - 1) ** 2 + 0.7**2 + 0.1**2) / 4)
+    assert [r["count"] for r in rows] == [1, 0, 0, 2, 1]

