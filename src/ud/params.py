@@ -77,7 +77,6 @@ def validate(p: dict) -> dict:
     _float(p, "sample.temperature", lo=0.0, lo_open=True)
     _float(p, "sample.top_p", lo=0.0, hi=1.0, lo_open=True)
     _int(p, "sample.max_new_tokens", lo=1)
-    _int(p, "sample.batch_size", lo=1)
 
     _choice(p, "data.source", SOURCES)
     if not isinstance(_get(p, "data.dataset"), str):

@@ -1,0 +1,189 @@
+"""`ud` command line: the same functions the DVC stages call, plus a few conveniences for people.
+
+  ud validate                 check params.yaml (and that the model and dataset exist) without computing
+  ud prepare | sample SPLIT | normalize SPLIT | calibrate | annotate | train | evaluate | baseline METHOD
+  ud profile NAME             apply profiles/NAME.yaml as params.yaml (then `dvc repro`)
+  ud show                     the metrics of every method side by side
+  ud ask "question" -c A -c B the distilled model answers one question and says how confident it is
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import typer
+
+from ud.errors import UDError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Uncertainty distillation (ud).")
+PARAMS = typer.Option("params.yaml", "--params", "-p", help="params file")
+
+
+def _params(path: str, check_model: bool = False) -> dict:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    from ud import params
+
+    try:
+        return params.load(path, check_model=check_model)
+    except UDError as e:
+        typer.secho(f"error: {e}", fg="red", err=True)
+        raise typer.Exit(2) from None
+
+
+def _call(fn, *args):
+    try:
+        return fn(*args)
+    except UDError as e:
+        typer.secho(f"error: {e}", fg="red", err=True)
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def validate(params: str = PARAMS):
+    """Check every param, the model id and the dataset; compute nothing."""
+    from ud.sources import check_dataset
+
+    p = _params(params, check_model=True)
+    _call(check_dataset, p["data"]["source"], p["data"]["dataset"])
+    typer.echo(f"{params}: ok (model {p['model']['id']}, data {p['data']['source']}:{p['data']['dataset']}, "
+               f"estimator {p['sample']['estimator']}, N={p['sample']['n']}, n={p['n']}, bins={p['bins']})")
+
+
+@app.command()
+def prepare(params: str = PARAMS):
+    """Write data/splits/{calibration,validation,test}.jsonl."""
+    from ud.pipeline import prepare as stage
+
+    _call(stage.run, _params(params, check_model=True))
+
+
+@app.command()
+def sample(split: str = typer.Argument("calibration"), params: str = PARAMS):
+    """Draw samples for a split (data/samples/<split>.jsonl.gz)."""
+    from ud.pipeline import sample as stage
+
+    _call(stage.run, _params(params, check_model=True), split)
+
+
+@app.command()
+def normalize(split: str = typer.Argument("calibration"), params: str = PARAMS):
+    """Group samples into answer classes with frequencies (data/answers/<split>.jsonl)."""
+    from ud.pipeline import normalize as stage
+
+    _call(stage.run, _params(params), split)
+
+
+@app.command()
+def calibrate(params: str = PARAMS):
+    """Fit the post-hoc calibrator (models/calibrator.json)."""
+    from ud.pipeline import calibrate as stage
+
+    _call(stage.run, _params(params))
+
+
+@app.command()
+def annotate(params: str = PARAMS):
+    """Bin, verbalize and write the SFT set (data/sft/train.jsonl)."""
+    from ud.pipeline import annotate as stage
+
+    _call(stage.run, _params(params))
+
+
+@app.command()
+def train(params: str = PARAMS):
+    """Fine-tune the distilled model (models/ud/)."""
+    from ud.pipeline import train as stage
+
+    _call(stage.run, _params(params))
+
+
+@app.command()
+def evaluate(params: str = PARAMS):
+    """Evaluate the distilled model on the test split (metrics/ud.json)."""
+    from ud.pipeline import evaluate as stage
+
+    _call(stage.run, _params(params))
+
+
+@app.command()
+def baseline(method: str = typer.Argument(..., help="prompting | teacher"), params: str = PARAMS):
+    """Run one baseline on the test split (metrics/<method>.json)."""
+    from ud.pipeline import baselines
+
+    fns = {"prompting": baselines.prompting, "teacher": baselines.teacher}
+    if method not in fns:
+        typer.secho(f"error: unknown baseline {method!r}; known: {sorted(fns)}", fg="red", err=True)
+        raise typer.Exit(2)
+    _call(fns[method], _params(params))
+
+
+@app.command()
+def profile(name: str, params: str = PARAMS):
+    """Apply profiles/NAME.yaml as the params file (commit it, or use `dvc exp run` to compare)."""
+    src = Path("profiles") / f"{name}.yaml"
+    if not src.exists():
+        have = sorted(p.stem for p in Path("profiles").glob("*.yaml"))
+        typer.secho(f"error: no profile {name!r}; available: {have}", fg="red", err=True)
+        raise typer.Exit(2)
+    _params(str(src))  # validate before overwriting anything
+    shutil.copyfile(src, params)
+    typer.echo(f"{params} <- {src}. Run `dvc repro` (or `dvc exp run`) to use it.")
+
+
+@app.command()
+def show(metrics_dir: str = typer.Argument("metrics")):
+    """Every method's metrics side by side."""
+    from rich.console import Console
+    from rich.table import Table
+
+    rows = []
+    for f in sorted(Path(metrics_dir).glob("*.json")):
+        m = json.loads(f.read_text())
+        if isinstance(m, dict) and "auroc" in m and "method" in m:
+            rows.append(m)
+    if not rows:
+        typer.secho(f"no method metrics in {metrics_dir}/ (run `dvc repro`)", fg="yellow", err=True)
+        raise typer.Exit(1)
+    t = Table(title="methods on the test split")
+    for col in ("method", "n", "AUROC", "95% CI", "acc", "high acc", "high %", "ECE", "Brier", "invalid"):
+        t.add_column(col, justify="right")
+
+    def fmt(v, d=3):
+        return "-" if v is None else f"{v:.{d}f}"
+
+    for m in rows:
+        ci = m.get("auroc_ci")
+        t.add_row(m["method"], str(m["n"]), fmt(m["auroc"]), f"{ci[0]:.2f}-{ci[1]:.2f}" if ci else "-",
+                  fmt(m["accuracy"]), fmt(m["high_acc"]), fmt(m["high_pct"], 1), fmt(m["ece"]), fmt(m["brier"]),
+                  fmt(m["invalid_rate"]))
+    Console().print(t)
+
+
+@app.command()
+def ask(question: str, choice: list[str] = typer.Option(..., "--choice", "-c", help="an option (repeat)"),
+        model_dir: str = "models/ud", params: str = PARAMS):
+    """Ask the distilled model one multiple-choice question."""
+    from ud.backends.hf import HFBackend
+    from ud.binning import Binner
+    from ud.evaluate import predict
+    from ud.io import read_json
+    from ud.prompts import Format
+    from ud.train import load_trained
+
+    p = _params(params)
+    fmt = Format.from_params(p)
+    binner = Binner.from_json(_call(read_json, "models/binner.json"))
+    model, tok, _ = load_trained(model_dir)
+    q = {"id": "cli", "question": question, "choices": choice, "answer": -1}
+    pred = predict(HFBackend(model, tok, chat=fmt.chat), fmt, [q], binner.labels, ud=True,
+                   constrain=p["evaluate"]["constrain"], max_new_tokens=p["evaluate"]["max_new_tokens"])[0]
+    ans = choice[pred["answer_index"]] if pred["answer_index"] is not None else "(no valid option)"
+    typer.echo(f"{ans} [{pred['label'] or 'confidence unreadable'} confidence]")
+
+
+if __name__ == "__main__":
+    app()

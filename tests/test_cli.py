@@ -1,0 +1,47 @@
+import json
+from pathlib import Path
+
+import yaml
+from typer.testing import CliRunner
+
+from ud.cli import app
+
+ROOT = Path(__file__).parents[1]
+runner = CliRunner()
+
+
+def test_profiles_are_complete_valid_params_files():
+    from ud import params
+
+    for f in (ROOT / "profiles").glob("*.yaml"):
+        params.validate(yaml.safe_load(f.read_text()))  # raises on any missing or invalid key
+    assert yaml.safe_load((ROOT / "profiles/default.yaml").read_text()) == yaml.safe_load(
+        (ROOT / "params.yaml").read_text())
+
+
+def test_validate_reports_bad_params(tmp_path):
+    p = yaml.safe_load((ROOT / "params.yaml").read_text())
+    p["bins"] = 1
+    f = tmp_path / "p.yaml"
+    f.write_text(yaml.safe_dump(p))
+    r = runner.invoke(app, ["validate", "--params", str(f)])
+    assert r.exit_code == 2 and "bins=1: must be >= 2" in r.output
+
+
+def test_profile_copies_after_validating(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "profiles").mkdir()
+    (tmp_path / "profiles/x.yaml").write_text((ROOT / "params.yaml").read_text().replace("bins: 5 ", "bins: 7 "))
+    r = runner.invoke(app, ["profile", "x", "--params", "params.yaml"])
+    assert r.exit_code == 0 and yaml.safe_load((tmp_path / "params.yaml").read_text())["bins"] == 7
+    r = runner.invoke(app, ["profile", "nope"])
+    assert r.exit_code == 2 and "available: ['x']" in r.output
+
+
+def test_show_lists_methods(tmp_path):
+    m = {"method": "ud", "n": 10, "auroc": 0.71, "auroc_ci": [0.6, 0.8], "accuracy": 0.5, "high_acc": 0.8,
+         "high_pct": 40.0, "ece": 0.05, "brier": 0.2, "invalid_rate": 0.0}
+    (tmp_path / "ud.json").write_text(json.dumps(m))
+    (tmp_path / "calibration.json").write_text(json.dumps({"ece_before": 0.1}))
+    r = runner.invoke(app, ["show", str(tmp_path)], env={"COLUMNS": "200"})
+    assert r.exit_code == 0 and "0.710" in r.output and "0.60-0.80" in r.output
