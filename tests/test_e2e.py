@@ -74,7 +74,7 @@ def test_choices_pipeline_reruns_only_what_changed(tmp_path, tiny_model_dir, toy
     proj = make_project(tmp_path, tiny_model_dir, toy_jsonl)
     out = _run(["dvc", "repro"], proj).stdout
     assert _ran(out) == {"prepare", "sample@calibration", "sample@test", "normalize@calibration", "normalize@test",
-                         "calibrate", "annotate", "train", "evaluate", "baselines_prompting", "baselines_teacher"}
+                         "calibrate", "annotate", "train", "evaluate", "baselines_prompting", "baselines_teacher", "report"}
 
     for method in ("ud", "teacher", "prompting"):
         m = _metrics(proj, method)
@@ -99,15 +99,15 @@ def test_choices_pipeline_reruns_only_what_changed(tmp_path, tiny_model_dir, toy
     _run(["git", "commit", "-qm", "run"], proj)
 
     out = _run(["dvc", "exp", "run", "-S", "bins=3"], proj).stdout
-    assert _ran(out) == {"annotate", "train", "evaluate", "baselines_teacher"}
+    assert _ran(out) == {"annotate", "train", "evaluate", "baselines_teacher", "report"}
     assert json.loads((proj / "models/binner.json").read_text())["labels"] == ["0-33%", "33-67%", "67-100%"]
 
     out = _run(["dvc", "exp", "run", "-S", "incorrect=2"], proj).stdout
-    assert _ran(out) == {"annotate", "train", "evaluate"}
+    assert _ran(out) == {"annotate", "train", "evaluate", "report"}
 
     out = _run(["dvc", "exp", "run", "-S", "n=3"], proj).stdout
     assert _ran(out) == {"normalize@calibration", "normalize@test", "calibrate", "annotate", "train", "evaluate",
-                         "baselines_teacher"}
+                         "baselines_teacher", "report"}
     assert all(a["n"] == 3 for a in map(json.loads, open(proj / "data/answers/test.jsonl")))
 
     r = _run(["dvc", "exp", "run", "-S", "n=7"], proj, check=False)  # more than drawn: clear error, no compute

@@ -45,3 +45,22 @@ def test_summarize_high_and_invalid():
     assert m["auroc"] == pytest.approx(_auroc_by_hand([4, 3, 3, 0], [1, 1, 0, 0]))
     assert m["brier"] == pytest.approx(((0.9 - 1) ** 2 + (0.7 - 1) ** 2 + 0.7**2 + 0.1**2) / 4)
     assert [r["count"] for r in rows] == [1, 0, 0, 2, 1]
+
+
+def test_report_table_and_figure(tmp_path):
+    import json
+
+    from ud.report import write
+
+    (tmp_path / "plots").mkdir()
+    for name, acc in (("ud", 0.6), ("teacher", 0.7)):
+        m = {"method": name, "n": 20, "auroc": 0.7, "auroc_ci": [0.55, 0.85], "accuracy": acc, "high_acc": 0.9,
+             "high_pct": 45.0, "ece": 0.04, "brier": 0.2, "invalid_rate": 0.0, "cost": {"seconds_per_answer": 0.5}}
+        (tmp_path / f"{name}.json").write_text(json.dumps(m))
+        rows = [{"bin": 0, "label": "low", "count": 12, "accuracy": 0.3, "mean_confidence": 0.25, "drawn": True},
+                {"bin": 1, "label": "high", "count": 8, "accuracy": 0.9, "mean_confidence": 0.75, "drawn": False}]
+        (tmp_path / "plots" / f"{name}_reliability.json").write_text(json.dumps(rows))
+    md = write(["ud", "teacher"], str(tmp_path))
+    assert "| ud | 20 | 0.700 | [0.55, 0.85] | 0.600 | 0.900 | 45.0 | 0.040 | 0.200 | 0.000 | 0.500 |" in md
+    png = (tmp_path / "plots" / "reliability.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
