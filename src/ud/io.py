@@ -26,12 +26,14 @@ def write_jsonl(path: str | os.PathLike, records: Iterable[dict]) -> int:
     os.close(fd)
     n = 0
     try:
-        # gzip mtime=0 keeps .gz outputs byte-identical across reruns (stable DVC hashes)
-        fh = (gzip.GzipFile(tmp, "wb", mtime=0) if path.suffix == ".gz" else open(tmp, "wb"))
-        with fh:
+        with open(tmp, "wb") as raw:
+            # no name and mtime=0 in the gzip header: identical records give identical bytes (stable DVC hashes)
+            fh = gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) if path.suffix == ".gz" else raw
             for rec in records:
-                fh.write((json.dumps(rec, ensure_ascii=False, sort_keys=False) + "\n").encode("utf-8"))
+                fh.write((json.dumps(rec, ensure_ascii=False) + "\n").encode("utf-8"))
                 n += 1
+            if fh is not raw:
+                fh.close()
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
