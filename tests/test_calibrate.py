@@ -49,3 +49,17 @@ def test_points_use_every_class():
             {"classes": []}]
     f, y = points(sets)
     assert f.tolist() == [0.6, 0.3] and y.tolist() == [1.0, 0.0]
+
+
+def test_cross_fitted_is_out_of_sample():
+    from ud.calibrate import cross_fitted
+    from ud.metrics import ece
+
+    rng = np.random.default_rng(0)
+    f = rng.uniform(size=2000)
+    y = (rng.uniform(size=2000) < f).astype(float)  # already calibrated
+    in_sample = Calibrator("isotonic").fit(f, y)(f)
+    cv = cross_fitted("isotonic", f, y)
+    assert ece(in_sample, y, 30) < 1e-9  # isotonic in-sample: zero by construction
+    assert 0.005 < ece(cv, y, 30) < 0.06  # out of fold: small but honest
+    assert np.allclose(cross_fitted("none", f, y), f)

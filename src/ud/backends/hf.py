@@ -101,7 +101,8 @@ class HFBackend:
             procs.append(TopPLogitsWarper(top_p))
         eos = self.tok.eos_token_id
         cfg = GenerationConfig(
-            do_sample=do_sample, temperature=1.0, top_p=1.0, top_k=0, num_return_sequences=n,
+            do_sample=do_sample, num_return_sequences=n, **({"temperature": 1.0, "top_p": 1.0, "top_k": 0}
+                                                            if do_sample else {}),
             max_new_tokens=max_new_tokens, pad_token_id=self.tok.pad_token_id, eos_token_id=eos,
             stop_strings=stop_strings or None,
         )

@@ -7,7 +7,7 @@ from ud.pipeline.paths import CALIBRATOR, METRICS, PLOTS, answers_file
 
 
 def run(p: dict) -> dict:
-    from ud.calibrate import Calibrator, points
+    from ud.calibrate import Calibrator, cross_fitted, points
     from ud.metrics import auroc, ece
 
     asets = list(io.read_jsonl(answers_file("calibration")))
@@ -19,7 +19,7 @@ def run(p: dict) -> dict:
     top_f = [a["classes"][0]["f"] for a in asets if a["classes"]]
     top_y = [a["classes"][0]["correct"] for a in asets if a["classes"]]
     m = {"method": cal.method, "points": len(f), "positives": int(y.sum()), "ece_before": ece(f, y, nb),
-         "ece_after": ece(pc, y, nb), "top_accuracy": sum(top_y) / len(top_y) if top_y else None,
+         "ece_after": ece(pc, y, nb), "ece_after_cv": ece(cross_fitted(cal.method, f, y, seed=p.get("seed", 0)), y, nb), "top_accuracy": sum(top_y) / len(top_y) if top_y else None,
          "top_auroc": auroc(top_f, top_y)}
     io.write_json(METRICS / "calibration.json", m)
     # reliability of the calibration data before/after, 10 equal-width bins
