@@ -42,3 +42,13 @@ def test_values_are_bin_means_and_json_roundtrip():
     assert b.values[2] == pytest.approx(0.5)  # empty bin keeps its midpoint
     again = Binner.from_json(b.to_json())
     assert again.values == b.values and again.labels == b.labels
+
+
+def test_quantile_bins_on_isotonic_steps():
+    # a step function with 4 distinct values, as isotonic regression produces
+    p = np.repeat([0.1, 0.3, 0.45, 0.6], [100, 100, 100, 100])
+    b = Binner.quantile(4, p)
+    assert np.bincount(b.index(p), minlength=4).tolist() == [100, 100, 100, 100]
+    b5 = Binner.quantile(5, p)  # more bins than distinct values: still 5 bins, one of them empty
+    assert b5.n_bins == 5 and sorted(np.bincount(b5.index(p), minlength=5).tolist()) == [0, 100, 100, 100, 100]
+    assert b5.labels[0].endswith("%")  # quantile edges get numeric labels unless labels are given

@@ -41,12 +41,24 @@ class Binner:
 
     @classmethod
     def quantile(cls, bins: int, p, labels=None) -> Binner:
-        """Edges at quantiles of the calibrated probabilities (ties collapse; falls back to fixed width)."""
-        qs = np.quantile(np.asarray(p, dtype=float), np.linspace(0, 1, bins + 1)[1:-1])
-        inner = sorted({round(float(x), 6) for x in qs if 0.0 < x < 1.0})
-        if len(inner) != bins - 1:
-            return cls.fixed(bins, labels)
-        return cls([0.0, *inner, 1.0], labels)
+        """Edges that split the calibrated probabilities into groups of (nearly) equal size.
+
+        Isotonic outputs are step functions with many ties, so edges go midway between neighbouring distinct
+        values at each target rank; if ties leave fewer than bins-1 edges, the widest bins are split in half
+        (those bins stay empty on the calibration data, but every label keeps a meaning)."""
+        p = np.sort(np.clip(np.asarray(p, dtype=float), 0.0, 1.0))
+        vals, counts = np.unique(p, return_counts=True)
+        cum = np.cumsum(counts)
+        inner: set[float] = set()
+        for k in range(1, bins):
+            j = int(np.searchsorted(cum, k * len(p) / bins))  # first distinct value reaching the target rank
+            if j + 1 < len(vals):
+                inner.add(round(float((vals[j] + vals[j + 1]) / 2), 6))
+        edges = sorted({0.0, 1.0, *(e for e in inner if 0.0 < e < 1.0)})
+        while len(edges) < bins + 1:
+            i = int(np.argmax(np.diff(edges)))
+            edges.insert(i + 1, round((edges[i] + edges[i + 1]) / 2, 6))
+        return cls(edges, labels)
 
     def index(self, p) -> np.ndarray:
         p = np.clip(np.asarray(p, dtype=float), 0.0, 1.0)
