@@ -65,3 +65,12 @@ def test_ask_answers_with_an_option_and_a_label(tmp_path, monkeypatch, tiny_mode
 
     last = r.stdout.replace("\r", "\n").strip().splitlines()[-1]
     assert re.fullmatch(r"(blue|red) \[(very low|low|medium|high|very high) confidence\]", last)
+
+
+def test_stage_commands_are_registered_and_validate_first(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for name in ("calibrate", "annotate", "train", "evaluate"):
+        r = runner.invoke(app, [name, "--help"])
+        assert r.exit_code == 0 and "--params" in r.output
+        r = runner.invoke(app, [name])  # no params.yaml here: a clear error, no traceback
+        assert r.exit_code == 2 and "params.yaml not found" in r.output

@@ -77,36 +77,25 @@ def normalize(split: str = typer.Argument("calibration"), params: str = PARAMS):
     _call(stage.run, _params(params), split)
 
 
-@app.command()
-def calibrate(params: str = PARAMS):
-    """Fit the post-hoc calibrator (models/calibrator.json)."""
-    from ud.pipeline import calibrate as stage
+def _stage_command(name: str, doc: str) -> None:
+    """Register `ud NAME`: validate params, then run ud.pipeline.NAME.run (the same call as stages/NAME.py)."""
 
-    _call(stage.run, _params(params))
+    def command(params: str = PARAMS):
+        import importlib
 
+        _call(importlib.import_module(f"ud.pipeline.{name}").run, _params(params))
 
-@app.command()
-def annotate(params: str = PARAMS):
-    """Bin, verbalize and write the SFT set (data/sft/train.jsonl)."""
-    from ud.pipeline import annotate as stage
-
-    _call(stage.run, _params(params))
+    command.__doc__ = doc
+    app.command(name=name)(command)
 
 
-@app.command()
-def train(params: str = PARAMS):
-    """Fine-tune the distilled model (models/ud/)."""
-    from ud.pipeline import train as stage
-
-    _call(stage.run, _params(params))
-
-
-@app.command()
-def evaluate(params: str = PARAMS):
-    """Evaluate the distilled model on the test split (metrics/ud.json)."""
-    from ud.pipeline import evaluate as stage
-
-    _call(stage.run, _params(params))
+for _name, _doc in (
+    ("calibrate", "Fit the post-hoc calibrator (models/calibrator.json)."),
+    ("annotate", "Bin, verbalize and write the SFT set (data/sft/train.jsonl)."),
+    ("train", "Fine-tune the distilled model (models/ud/)."),
+    ("evaluate", "Evaluate the distilled model on the test split (metrics/ud.json)."),
+):
+    _stage_command(_name, _doc)
 
 
 @app.command()
