@@ -8,17 +8,15 @@
            length-normalized) sequence log-probabilities over the options.
 
 Sample record (one per draw): {qid, k, seed, text, n_tokens, logprob_sum, logprob_mean, finish}
+  seed = sample_seed(run seed, qid, k): the draw's only source of randomness (see HFBackend.sample)
 Exact record (one per question): {qid, k: 0, seed: null, probs, texts, logprob_sums, logprob_means, n_tokens}
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
-
 import torch
 
-from ud.backends.hf import HFBackend, stable_seed
+from ud.backends.hf import HFBackend, SampleRequest, stable_seed
 from ud.prompts import Format
 from ud.trie import TokenTrie
 
@@ -34,27 +32,35 @@ def option_trie(backend: HFBackend, fmt: Format, q: dict, labels: list[str] | No
     return TokenTrie(paths, backend.tok.eos_token_id), keys
 
 
+def sample_seed(seed: int, qid: str, k: int) -> int:
+    """The seed of sample k of a question: its draw depends on nothing else."""
+    return stable_seed(seed, qid, k)
+
+
+def draw_unit(backend: HFBackend, fmt: Format, questions: list[dict], ks: list[int], estimator: str, seed: int,
+              temperature: float = 1.0, top_p: float = 1.0, max_new_tokens: int = 256,
+              exact_score: str = "trie") -> list[dict]:
+    """Sample records for every question x sample index k in `ks` (one record per question for `exact`).
+    Sampling estimators decode all rows together from one prefill per question (HFBackend.sample)."""
+    prompts = [fmt.prompt(q, backend.tok) for q in questions]
+    if estimator == "exact":
+        return [exact_record(backend, fmt, q, pr, temperature, exact_score) for q, pr in zip(questions, prompts)]
+    requests = [SampleRequest(pr, [sample_seed(seed, q["id"], k) for k in ks],
+                              option_trie(backend, fmt, q)[0] if estimator == "choices" else None)
+                for q, pr in zip(questions, prompts)]
+    gens = backend.sample(requests, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
+                          stop_strings=None if estimator == "choices" else fmt.stop_strings())
+    return [{"qid": q["id"], "k": k, "seed": r.seeds[j], "text": g.text, "n_tokens": g.n_tokens,
+             "logprob_sum": g.logprob_sum, "logprob_mean": g.logprob_mean, "finish": g.finish}
+            for q, r, gs in zip(questions, requests, gens) for j, (k, g) in enumerate(zip(ks, gs))]
+
+
 def draw(backend: HFBackend, fmt: Format, questions: list[dict], estimator: str, n: int, seed: int,
          temperature: float = 1.0, top_p: float = 1.0, max_new_tokens: int = 256,
-         exact_score: str = "trie", progress=None) -> Iterator[dict]:
-    """Yield sample records question by question (one generate call per question, seeded per question so
-    results do not depend on order or batching)."""
-    for q in questions:
-        qseed = stable_seed(seed, q["id"])
-        prompt = fmt.prompt(q, backend.tok)
-        t0 = time.perf_counter()
-        if estimator == "exact":
-            yield exact_record(backend, fmt, q, prompt, temperature, exact_score)
-        else:
-            tries = [option_trie(backend, fmt, q)[0]] if estimator == "choices" else None
-            gens = backend.generate([prompt], n, do_sample=True, temperature=temperature, top_p=top_p,
-                                    max_new_tokens=max_new_tokens, tries=tries, seed=qseed,
-                                    stop_strings=None if tries else fmt.stop_strings())[0]
-            for k, g in enumerate(gens):
-                yield {"qid": q["id"], "k": k, "seed": qseed, "text": g.text, "n_tokens": g.n_tokens,
-                       "logprob_sum": g.logprob_sum, "logprob_mean": g.logprob_mean, "finish": g.finish}
-        if progress is not None:
-            progress(q, time.perf_counter() - t0)
+         exact_score: str = "trie") -> list[dict]:
+    """n samples of every question in one unit, without a cache (tests, notebooks)."""
+    return draw_unit(backend, fmt, questions, [0] if estimator == "exact" else list(range(n)), estimator, seed,
+                     temperature, top_p, max_new_tokens, exact_score)
 
 
 def exact_record(backend: HFBackend, fmt: Format, q: dict, prompt: str, temperature: float = 1.0,

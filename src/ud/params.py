@@ -77,6 +77,16 @@ def validate(p: dict) -> dict:
     _float(p, "sample.temperature", lo=0.0, lo_open=True)
     _float(p, "sample.top_p", lo=0.0, hi=1.0, lo_open=True)
     _int(p, "sample.max_new_tokens", lo=1)
+    _int(p, "sample.chunk", lo=1)
+    _int(p, "sample.block", lo=1)
+    if not isinstance(_get(p, "sample.adaptive.enabled"), bool):
+        raise ParamError(f"sample.adaptive.enabled={_get(p, 'sample.adaptive.enabled')!r}: expected true or false")
+    _int(p, "sample.adaptive.bins", lo=2)
+    _float(p, "sample.adaptive.z", lo=0.0, lo_open=True)
+    _int(p, "sample.adaptive.min_n", lo=1)
+    cal = _get(p, "sample.adaptive.calibrator")
+    if cal is not None and not isinstance(cal, str):
+        raise ParamError(f"sample.adaptive.calibrator={cal!r}: expected null or the path of a calibrator JSON")
 
     _choice(p, "data.source", SOURCES)
     if not isinstance(_get(p, "data.dataset"), str):

@@ -20,7 +20,8 @@ def run(p: dict, split: str) -> dict:
     if missing:
         raise DataError(f"{samples_file(split)} has no samples for {len(missing)} questions (e.g. {missing[0]}); "
                         "rerun the sample stage")
-    estimator = io.read_json(samples_meta(split))["estimator"]
+    meta = io.read_json(samples_meta(split))
+    estimator, adaptive = meta["estimator"], bool(meta.get("adaptive"))
     require_tags = p["prompt"]["template"] == "reasoning"
     out = []
     for qid, q in qs.items():
@@ -29,9 +30,9 @@ def run(p: dict, split: str) -> dict:
             out.append(answer_set_exact(q, recs[0]))
             continue
         drawn = len(recs)
-        if p["n"] > drawn:
+        if p["n"] > drawn and not adaptive:  # adaptive N stops settled questions early, by design
             raise DataError(f"n={p['n']}: only {drawn} samples were drawn for {qid}; raise sample.n and resample")
-        out.append(answer_set(q, recs, p["n"], require_tags))
+        out.append(answer_set(q, recs, min(p["n"], drawn), require_tags))
     io.write_jsonl(answers_file(split), out)
     total = sum(a["n"] or 0 for a in out)
     invalid = sum(a["invalid"] for a in out)

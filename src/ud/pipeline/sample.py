@@ -1,52 +1,103 @@
-"""Stage sample."""
+"""Stage sample: draw N answers per question through the resumable unit cache (ud.sampling).
+
+The cache lives in data/cache/samples/<split>/<definition hash>/ (git-ignored, not a DVC output, so `dvc repro`
+does not delete it): a killed run resumes, a larger sample.n tops up. The final file is assembled from it.
+"""
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from tqdm import tqdm
 
 from ud import io
 from ud.pipeline.paths import questions, samples_file, samples_meta
 
+CACHE_DIR = Path("data/cache/samples")
+
+
+def definition(p: dict, ref, backend_name: str) -> dict:
+    """Everything that decides what a sample is, except how many are drawn."""
+    s = p["sample"]
+    return {
+        "model": {"id": p["model"]["id"], "revision": ref.revision, "dtype": p["model"].get("dtype", "float32")},
+        "prompt": p["prompt"], "seed": p["seed"], "backend": backend_name,
+        "sample": {k: s[k] for k in ("estimator", "temperature", "top_p", "max_new_tokens", "exact_score", "chunk",
+                                     "block")},
+        "adaptive": s["adaptive"] if s["adaptive"]["enabled"] else None,
+    }
+
+
+def adaptive_rule(a: dict):
+    from ud.calibrate import Calibrator
+    from ud.sampling import AdaptiveStop
+
+    cal = None
+    if a.get("calibrator"):
+        cal = Calibrator.from_json(io.read_json(a["calibrator"]))
+    return AdaptiveStop(bins=a["bins"], z=a["z"], min_n=a["min_n"], calibrator=cal)
+
 
 def run(p: dict, split: str) -> dict:
     from ud import models
     from ud.backends.hf import HFBackend
-    from ud.estimators import draw
+    from ud.estimators import draw_unit
+    from ud.normalize import classify
     from ud.prompts import Format
+    from ud.sampling import ChunkStore, definition_hash, run_units
 
     s = p["sample"]
     qs = questions(split)
     fmt = Format.from_params(p)
     model, tok, ref = models.load(p["model"]["id"], dtype=p["model"].get("dtype", "float32"))
     backend = HFBackend(model, tok, chat=fmt.chat)
-    n = 1 if s["estimator"] == "exact" else s["n"]
+    exact = s["estimator"] == "exact"
+    n = 1 if exact else s["n"]
+    spec = definition(p, ref, backend.name)
+    key = definition_hash(spec)
+    store = ChunkStore(CACHE_DIR / split / key, spec)
+    prompts = [fmt.prompt(q, tok) for q in qs]
+    adaptive = adaptive_rule(s["adaptive"]) if s["adaptive"]["enabled"] and not exact else None
+    require_tags = p["prompt"]["template"] == "reasoning"
+
+    def compute(batch, ks):
+        return draw_unit(backend, fmt, batch, ks, s["estimator"], p["seed"], s["temperature"], s["top_p"],
+                         s["max_new_tokens"], s["exact_score"])
+
     bar = tqdm(total=len(qs), desc=f"sample {split} ({s['estimator']}, N={n})", unit="q")
     t0 = time.perf_counter()
-    tokens = 0
 
-    def progress(q, dt):
-        bar.update(1)
-        bar.set_postfix(samples_per_s=f"{bar.n * n / (time.perf_counter() - t0):.1f}")
+    def progress(finished, computed):
+        bar.update(finished)
+        dt = time.perf_counter() - t0
+        bar.set_postfix(new_samples_per_s=f"{computed / dt:.1f}" if dt else "-")
 
-    records = []
-    for rec in draw(backend, fmt, qs, s["estimator"], n, p["seed"], s["temperature"], s["top_p"],
-                    s["max_new_tokens"], s.get("exact_score", "trie"), progress=progress):
-        tokens += rec["n_tokens"] if isinstance(rec["n_tokens"], int) else sum(rec["n_tokens"])
-        records.append(rec)
+    run = run_units(qs, prompts, n, s["chunk"], s["block"], store, compute, per_question=exact,
+                    answer_of=lambda q, r: classify(r["text"], q, require_tags), adaptive=adaptive,
+                    progress=progress)
     bar.close()
-    wall = time.perf_counter() - t0
-    io.write_jsonl(samples_file(split), records)
+    io.write_jsonl(samples_file(split), run.records)
+    tokens = sum(r["n_tokens"] if isinstance(r["n_tokens"], int) else sum(r["n_tokens"]) for r in run.records)
+    full = len(qs) * n
     meta = {
         "split": split, "questions": len(qs), "estimator": s["estimator"], "n": n,
+        "samples": run.samples, "adaptive": spec["adaptive"],
+        "adaptive_saved_fraction": 1 - run.samples / full if full else 0.0,
         "model": {"id": p["model"]["id"], "load_from": ref.load_from, "kind": ref.kind, "revision": ref.revision},
         "backend": backend.name, "device": str(backend.device), "versions": io.versions(),
-        "prompt": {**p["prompt"], "example": fmt.prompt(qs[0], tok) if qs else None},
+        "prompt": {**p["prompt"], "example": prompts[0] if prompts else None},
         "generation": {k: s[k] for k in ("temperature", "top_p", "max_new_tokens")}, "seed": p["seed"],
-        "wall_seconds": wall, "generated_tokens": tokens,
-        "samples_per_second": len(qs) * n / wall if wall else None,
+        "definition_hash": key, "cache": str(store.root),
+        "computed_samples": run.computed, "cached_samples": run.cached,
+        "units": {"computed": run.units_computed, "from_cache": run.units_cached, "redone": run.redone},
+        "wall_seconds": run.wall, "generated_tokens": tokens,
+        "samples_per_second": run.computed / run.wall if run.wall and run.computed else None,
     }
     io.write_json(samples_meta(split), meta)
-    print(f"sample {split}: {len(qs)} questions x {n} in {wall:.0f}s ({meta['samples_per_second']:.1f} samples/s)")
+    rate = f"{meta['samples_per_second']:.1f} samples/s" if meta["samples_per_second"] else "nothing to compute"
+    saved = f", adaptive N saved {meta['adaptive_saved_fraction']:.1%}" if adaptive else ""
+    print(f"sample {split}: {len(qs)} questions, {run.samples} samples ({run.computed} computed in "
+          f"{run.units_computed} units, {run.cached} from cache in {run.units_cached} units"
+          f"{', ' + str(len(run.redone)) + ' redone' if run.redone else ''}) in {run.wall:.0f}s ({rate}){saved}")
     return meta

@@ -1,0 +1,220 @@
+"""The sampling engine: chunks of questions x blocks of sample indices, committed to a cache as they finish.
+
+Work is cut into units (chunk c, block b): the questions at positions [c*chunk, (c+1)*chunk) of the split and the
+sample indices k in [b*block, (b+1)*block). A unit is always computed whole (all `block` indices, even past N) and
+written atomically to its own file, so
+  * a killed run loses at most the unit in flight, and rerunning computes only the missing units;
+  * raising N computes only the new blocks, and the result equals a fresh run at the larger N: every unit has the
+    same inputs and batch shape either way, and each sample's randomness is its own seed, stable_seed(seed, qid, k);
+  * lowering N reads a prefix of what is there.
+A unit file is JSON lines plus a last `commit` line holding the sha256 of the lines before it, the question ids and
+a hash of their prompts; a truncated, corrupt, or stale file (questions or prompts changed) is reported and redone.
+
+The cache folder is keyed by a hash of everything that defines a draw except N (model, prompt, estimator, decoding
+settings, seed, chunk and block sizes), so settings never mix.
+
+Adaptive N (off by default): after each block a question stops drawing once its top answer's bin can no longer
+change -- the Wilson interval of the top answer's share maps (through a calibrator, when one is given) into a
+single fixed-width bin.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ud import io
+from ud.errors import DataError
+
+COMMIT_KEY = "__commit__"
+
+
+def definition_hash(definition: dict) -> str:
+    return hashlib.sha256(json.dumps(definition, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def prompts_hash(prompts: list[str]) -> str:
+    return hashlib.sha256("\x00".join(prompts).encode()).hexdigest()[:16]
+
+
+class ChunkStore:
+    """One file per (chunk, block) unit under `root`, each committed atomically and verified on read."""
+
+    def __init__(self, root: str | os.PathLike, definition: dict):
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        spec = self.root / "definition.json"
+        if not spec.exists():
+            io.write_json(spec, definition)
+        self.redone: list[str] = []  # units found corrupt or stale, recomputed
+        for leftover in self.root.glob("*.tmp*"):  # a unit being written when the last run was killed
+            leftover.unlink()
+
+    def path(self, chunk: int, block: int) -> Path:
+        return self.root / f"c{chunk:05d}-b{block:03d}.jsonl"
+
+    def load(self, chunk: int, block: int, qids: list[str], phash: str) -> list[dict] | None:
+        """The unit's records, or None when absent; a unit that fails verification is reported, removed, and
+        None is returned so it is recomputed."""
+        path = self.path(chunk, block)
+        if not path.exists():
+            return None
+        problem = None
+        try:
+            raw = path.read_bytes()
+            body, _, last = raw.rstrip(b"\n").rpartition(b"\n")
+            commit = json.loads(last).get(COMMIT_KEY) if last else None
+            if commit is None:
+                problem = "no commit line (truncated)"
+            elif commit["sha256"] != hashlib.sha256(body).hexdigest():
+                problem = "checksum mismatch (corrupt)"
+            elif commit["qids"] != qids or commit["prompts"] != phash:
+                problem = "written for other questions or prompts (stale)"
+            else:
+                records = [json.loads(line) for line in body.split(b"\n")] if body else []
+                if len(records) != commit["records"]:
+                    problem = "record count mismatch"
+                else:
+                    return records
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
+            problem = f"unreadable ({type(e).__name__}: {e})"
+        print(f"sample cache: {path.name}: {problem}; redoing it")
+        self.redone.append(path.name)
+        path.unlink()
+        return None
+
+    def commit(self, chunk: int, block: int, records: list[dict], qids: list[str], phash: str) -> None:
+        body = "\n".join(json.dumps(r, sort_keys=True) for r in records).encode()
+        commit = {COMMIT_KEY: {"sha256": hashlib.sha256(body).hexdigest(), "records": len(records), "qids": qids,
+                               "prompts": phash}}
+        data = (body + b"\n" if body else b"") + json.dumps(commit).encode() + b"\n"
+        path = self.path(chunk, block)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)  # atomic: the unit is either whole or absent
+
+    def units(self) -> list[Path]:
+        return sorted(self.root.glob("c*-b*.jsonl"))
+
+
+# ---- adaptive N ----------------------------------------------------------------------------------------------
+def wilson(successes: int, n: int, z: float) -> tuple[float, float]:
+    if n == 0:
+        return 0.0, 1.0
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z / denom * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+@dataclass
+class AdaptiveStop:
+    """Stop a question once its top answer's (calibrated) bin is settled."""
+    bins: int = 5
+    z: float = 1.96
+    min_n: int = 10
+    calibrator: Callable | None = None  # monotone map from frequency to probability (isotonic/platt)
+
+    def bin_of(self, p: float) -> int:
+        if self.calibrator is not None:
+            p = float(self.calibrator([p])[0])
+        return min(self.bins - 1, int(p * self.bins))
+
+    def settled(self, answers: list) -> bool:
+        """`answers`: the normalized answer of each sample so far (None = invalid, counted in n)."""
+        n = len(answers)
+        if n < self.min_n:
+            return False
+        valid = Counter(a for a in answers if a is not None)
+        top = valid.most_common(1)[0][1] if valid else 0
+        lo, hi = wilson(top, n, self.z)
+        # monotone calibrators map [lo, hi] onto [cal(lo), cal(hi)], so equal end bins mean one bin throughout
+        return self.bin_of(lo) == self.bin_of(hi)
+
+
+# ---- the engine ------------------------------------------------------------------------------------------------
+@dataclass
+class SampleRun:
+    records: list[dict]
+    computed: int  # samples computed in this run (not read from the cache)
+    cached: int  # samples read from the cache
+    units_computed: int
+    units_cached: int
+    wall: float
+    stopped_early: int  # questions stopped by adaptive N
+    redone: list[str]
+
+    @property
+    def samples(self) -> int:
+        return len(self.records)
+
+
+def run_units(questions: list[dict], prompts: list[str], n: int, chunk: int, block: int, store: ChunkStore,
+              compute: Callable[[list[dict], list[int]], list[dict]], *, per_question: bool = False,
+              answer_of: Callable[[dict, dict], object] | None = None, adaptive: AdaptiveStop | None = None,
+              progress: Callable[[int, int], None] | None = None) -> SampleRun:
+    """Draw samples k < n for every question, unit by unit, through the store.
+
+    compute(questions, ks) -> records for those questions and sample indices (the backend work);
+    per_question: one record per question (the `exact` estimator), a single block;
+    answer_of(question, record) -> normalized answer or None, needed by adaptive N;
+    progress(questions_finished, samples_computed) after each unit.
+    """
+    if chunk < 1 or block < 1:
+        raise DataError(f"chunk={chunk}, block={block}: both must be >= 1")
+    blocks = 1 if per_question else math.ceil(n / block)
+    t0 = time.perf_counter()
+    out: list[list[dict]] = [[] for _ in questions]
+    computed = cached = units_computed = units_cached = stopped = 0
+    for c0 in range(0, len(questions), chunk):
+        positions = list(range(c0, min(c0 + chunk, len(questions))))
+        active = positions
+        for b in range(blocks):
+            ks = [0] if per_question else list(range(b * block, (b + 1) * block))
+            qs = [questions[i] for i in active]
+            qids = [q["id"] for q in qs]
+            phash = prompts_hash([prompts[i] for i in active])
+            records = store.load(c0 // chunk, b, qids, phash)
+            if records is None:
+                # the same canonical form as a record read back from the cache, so a resumed run is byte-identical
+                records = [json.loads(json.dumps(r, sort_keys=True)) for r in compute(qs, ks)]
+                store.commit(c0 // chunk, b, records, qids, phash)
+                computed += len(records)
+                units_computed += 1
+            else:
+                cached += len(records)
+                units_cached += 1
+            by_id = {i: [] for i in active}
+            pos_of = {questions[i]["id"]: i for i in active}
+            for r in records:
+                by_id[pos_of[r["qid"]]].append(r)
+            still = []
+            for i in active:
+                out[i].extend(r for r in by_id[i] if r["k"] < n)
+                last_block = b == blocks - 1
+                if not last_block and adaptive is not None and answer_of is not None:
+                    if adaptive.settled([answer_of(questions[i], r) for r in out[i]]):
+                        stopped += 1
+                        continue
+                if not last_block:
+                    still.append(i)
+            finished = len(active) - len(still)
+            active = still
+            if progress is not None:
+                progress(finished, computed)
+            if not active:
+                break
+    records = [r for rs in out for r in sorted(rs, key=lambda r: r["k"])]
+    return SampleRun(records, computed, cached, units_computed, units_cached, time.perf_counter() - t0, stopped,
+                     list(store.redone))
