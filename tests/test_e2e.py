@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -48,6 +49,7 @@ def make_project(tmp: Path, model_dir: str, dataset: str, **overrides) -> Path:
     p["prepare"] = {"calibration": {"from": "train", "size": 8}, "validation": {"from": "validation", "size": 2},
                     "test": {"from": "test", "size": 4}}
     p["n"], p["sample"]["n"], p["sample"]["max_new_tokens"] = 6, 6, 24
+    p["sample"]["block"] = 3
     p["train"].update(epochs=1, batch_size=4)
     p["evaluate"]["max_new_tokens"] = 24
     p["baselines"]["prompting"]["max_new_tokens"] = 16
@@ -140,3 +142,60 @@ def test_bad_params_stop_before_any_compute(tmp_path, tiny_model_dir, toy_jsonl)
     (proj / "params.yaml").write_text(yaml.safe_dump(p))
     r = _run(["dvc", "repro"], proj, check=False)
     assert r.returncode != 0 and "model.id='no-such-model'" in r.stdout + r.stderr
+
+
+def _sha(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_killed_sample_stage_resumes_and_raising_n_tops_up(tmp_path, tiny_model_dir, toy_jsonl):
+    """kill -9 mid-sample, `dvc repro`: it resumes from the committed units and the file equals an uninterrupted
+    run's byte for byte; raising sample.n computes only the new blocks and equals a fresh run at that N."""
+    proj = make_project(tmp_path, tiny_model_dir, toy_jsonl, **{"sample.chunk": 1, "sample.block": 1})
+    _run(["dvc", "repro", "prepare"], proj)
+    cache = proj / "data/cache/samples/calibration"
+    units = lambda: list(cache.glob("*/c*-b*.jsonl"))  # noqa: E731
+    proc = subprocess.Popen([sys.executable, "stages/sample.py", "calibration"], cwd=proj, env=_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not units() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.01)
+    proc.kill()  # SIGKILL: no cleanup runs
+    proc.wait()
+    done = len(units())
+    assert 1 <= done < 8 * 6, done  # 8 questions x 6 blocks of 1
+    _run(["dvc", "repro", "sample@calibration"], proj)
+    meta = json.loads((proj / "data/samples/calibration.meta.json").read_text())
+    assert meta["units"]["from_cache"] >= done and meta["units"]["computed"] + meta["units"]["from_cache"] == 48
+    samples = proj / "data/samples/calibration.jsonl.gz"
+    resumed = _sha(samples)
+    fresh_start(proj)
+    _run(["dvc", "repro", "-f", "sample@calibration"], proj)
+    assert _sha(samples) == resumed
+
+    p = yaml.safe_load((proj / "params.yaml").read_text())
+    p["sample"]["n"] = 9
+    (proj / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
+    _run(["dvc", "repro", "sample@calibration"], proj)
+    meta = json.loads((proj / "data/samples/calibration.meta.json").read_text())
+    assert meta["units"] == {"computed": 8 * 3, "from_cache": 48, "redone": []}
+    topped = _sha(samples)
+    fresh_start(proj)
+    _run(["dvc", "repro", "-f", "sample@calibration"], proj)
+    assert _sha(samples) == topped != resumed
+
+    # a clone that has only the final file (dvc pull) and no cache: raising N seeds the cache from it and tops up
+    shutil.rmtree(proj / "data/cache")
+    p["sample"]["n"] = 10
+    (proj / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
+    _run(["dvc", "repro", "sample@calibration"], proj)
+    meta = json.loads((proj / "data/samples/calibration.meta.json").read_text())
+    assert meta["units"] == {"computed": 8, "from_cache": 72, "redone": []}
+
+
+def fresh_start(proj: Path) -> None:
+    shutil.rmtree(proj / "data/cache")
+    for f in (proj / "data/samples").glob("calibration.*"):
+        f.unlink()

@@ -198,3 +198,39 @@ def test_adaptive_stop_settles_only_clear_questions(tmp_path):
     assert per_q == {"q0": 20, "q1": 20, "q2": 30, "q3": 30, "q4": 30}
     assert run.stopped_early == 2
     assert [c[0] for c in calls] == [("q0", "q1", "q2", "q3", "q4")] * 2 + [("q2", "q3", "q4")]
+
+
+def test_vllm_adapters_without_vllm(tiny, questions):
+    """The pure parts of the vLLM backend: trie paths as structured choices, and its outputs as Generations."""
+    from types import SimpleNamespace
+
+    from ud.backends.vllm import to_generation, trie_choices
+
+    model, tok = tiny
+    b = HFBackend(model, tok)
+    fmt = Format("qa")
+    q = questions[0]
+    trie, _ = option_trie(b, fmt, q)
+    assert trie_choices(tok, trie) == [tok.decode(b.encode_continuation(fmt.completion(q, i)))
+                                       for i in range(len(q["choices"]))]
+    g = to_generation(SimpleNamespace(text=" 4", token_ids=[5, 6], cumulative_logprob=-3.0, finish_reason="stop"), 0)
+    assert (g.text, g.n_tokens, g.logprob_sum, g.logprob_mean, g.finish) == (" 4", 2, -3.0, -1.5, "stop")
+    assert to_generation(SimpleNamespace(text="x", token_ids=[5], cumulative_logprob=None,
+                                         finish_reason="length"), 0).finish == "length"
+
+
+def test_vllm_backend_on_gpu(tiny_model_dir, questions):
+    """Runs only where vLLM and a CUDA GPU are present: seeded samples are reproducible and stay on the options."""
+    pytest.importorskip("vllm")
+    if not torch.cuda.is_available():
+        pytest.skip("vLLM needs a CUDA GPU")
+    from ud.backends.vllm import VLLMBackend
+
+    b = VLLMBackend(tiny_model_dir, dtype="float32", gpu_memory_utilization=0.3)
+    fmt = Format("qa")
+    q = questions[0]
+    trie, _ = option_trie(b, fmt, q)
+    a = b.sample([SampleRequest(fmt.prompt(q), [1, 2, 3], trie)])[0]
+    again = b.sample([SampleRequest(fmt.prompt(q), [3], trie)])[0][0]
+    assert a[2].token_ids == again.token_ids
+    assert all(g.text in trie_choices(b.tok, trie) for g in a)

@@ -88,6 +88,7 @@ def validate(p: dict) -> dict:
     if cal is not None and not isinstance(cal, str):
         raise ParamError(f"sample.adaptive.calibrator={cal!r}: expected null or the path of a calibrator JSON")
 
+    _choice(p, "model.backend", ("hf", "vllm"))
     _choice(p, "data.source", SOURCES)
     if not isinstance(_get(p, "data.dataset"), str):
         raise ParamError(f"data.dataset={_get(p, 'data.dataset')!r}: expected a name, path or hub id")

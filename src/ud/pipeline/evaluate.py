@@ -7,7 +7,6 @@ from ud.pipeline.paths import BINNER, UD_MODEL, questions, write_method
 
 
 def run(p: dict) -> dict:
-    from ud.backends.hf import HFBackend
     from ud.binning import Binner
     from ud.evaluate import predict, score
     from ud.prompts import Format
@@ -15,8 +14,18 @@ def run(p: dict) -> dict:
 
     fmt = Format.from_params(p)
     binner = Binner.from_json(io.read_json(BINNER))
-    model, tok, _ = load_trained(str(UD_MODEL))
-    backend = HFBackend(model, tok, chat=fmt.chat)
+    if p["model"].get("backend", "hf") == "vllm":  # the LoRA adapter per request, or the fully tuned model
+        from ud.backends import make
+
+        meta = io.read_json(UD_MODEL / "ud_model.json")
+        lora = meta["method"] == "lora"
+        backend, _ = make("vllm", meta["base"] if lora else str(UD_MODEL), chat=fmt.chat,
+                          adapter=str(UD_MODEL) if lora else None)
+    else:
+        from ud.backends.hf import HFBackend
+
+        model, tok, _ = load_trained(str(UD_MODEL))
+        backend = HFBackend(model, tok, chat=fmt.chat)
     e = p["evaluate"]
     preds = predict(backend, fmt, questions("test"), binner.labels, ud=True, constrain=e["constrain"],
                     max_new_tokens=e["max_new_tokens"], batch_size=e["batch_size"], desc="evaluate ud")

@@ -1,7 +1,9 @@
 """Stage sample: draw N answers per question through the resumable unit cache (ud.sampling).
 
 The cache lives in data/cache/samples/<split>/<definition hash>/ (git-ignored, not a DVC output, so `dvc repro`
-does not delete it): a killed run resumes, a larger sample.n tops up. The final file is assembled from it.
+does not delete it): a killed run resumes, a larger sample.n tops up. The final file is assembled from it. The
+final file is a persistent DVC output: when the cache is missing (a fresh clone after `dvc pull`), the cache is
+seeded from it, so topping up works there too.
 """
 
 from __future__ import annotations
@@ -39,9 +41,39 @@ def adaptive_rule(a: dict):
     return AdaptiveStop(bins=a["bins"], z=a["z"], min_n=a["min_n"], calibrator=cal)
 
 
+def import_previous(store, split: str, key: str, qs: list[dict], prompts: list[str], chunk: int, block: int,
+                    exact: bool) -> int:
+    """Seed an empty cache from this stage's previous output (kept by `persist: true`, e.g. pulled from a DVC
+    remote) when it was drawn under the same definition, so raising sample.n on another machine tops up instead
+    of starting over. Only whole units are imported. Returns the number of units imported."""
+    from ud.sampling import prompts_hash
+
+    if store.units() or not samples_file(split).exists() or not samples_meta(split).exists():
+        return 0
+    meta = io.read_json(samples_meta(split))
+    if meta.get("definition_hash") != key or meta.get("adaptive"):
+        return 0
+    by_q: dict[str, dict[int, dict]] = {}
+    for r in io.read_jsonl(samples_file(split)):
+        by_q.setdefault(r["qid"], {})[r["k"]] = r
+    blocks = 1 if exact else meta["n"] // block
+    imported = 0
+    for c0 in range(0, len(qs), chunk):
+        batch = qs[c0: c0 + chunk]
+        for b in range(blocks):
+            ks = [0] if exact else range(b * block, (b + 1) * block)
+            if not all(k in by_q.get(q["id"], {}) for q in batch for k in ks):
+                break
+            store.commit(c0 // chunk, b, [by_q[q["id"]][k] for q in batch for k in ks], [q["id"] for q in batch],
+                         prompts_hash(prompts[c0: c0 + chunk]))
+            imported += 1
+    if imported:
+        print(f"sample {split}: seeded the cache with {imported} units from the previous {samples_file(split)}")
+    return imported
+
+
 def run(p: dict, split: str) -> dict:
-    from ud import models
-    from ud.backends.hf import HFBackend
+    from ud.backends import make
     from ud.estimators import draw_unit
     from ud.normalize import classify
     from ud.prompts import Format
@@ -50,14 +82,16 @@ def run(p: dict, split: str) -> dict:
     s = p["sample"]
     qs = questions(split)
     fmt = Format.from_params(p)
-    model, tok, ref = models.load(p["model"]["id"], dtype=p["model"].get("dtype", "float32"))
-    backend = HFBackend(model, tok, chat=fmt.chat)
+    backend, ref = make(p["model"].get("backend", "hf"), p["model"]["id"], chat=fmt.chat,
+                        dtype=p["model"].get("dtype", "float32"))
+    tok = backend.tok
     exact = s["estimator"] == "exact"
     n = 1 if exact else s["n"]
     spec = definition(p, ref, backend.name)
     key = definition_hash(spec)
     store = ChunkStore(CACHE_DIR / split / key, spec)
     prompts = [fmt.prompt(q, tok) for q in qs]
+    import_previous(store, split, key, qs, prompts, s["chunk"], s["block"], exact)
     adaptive = adaptive_rule(s["adaptive"]) if s["adaptive"]["enabled"] and not exact else None
     require_tags = p["prompt"]["template"] == "reasoning"
 

@@ -1,0 +1,108 @@
+"""vLLM backend (GPU, `pip install .[vllm]`): the same sample()/generate() interface as HFBackend.
+
+  * every sample is its own request with n=1 and seed = the sample's seed, so, as with HFBackend.sample, a draw
+    depends on its seed only (resume and top-up stay exact); automatic prefix caching makes the N requests of a
+    question share one prefill;
+  * `choices` (trie-constrained) decoding becomes structured outputs with choice = the trie's paths as text;
+  * log-probs are vLLM's default raw log-probs (before temperature / top-p), as in HFBackend;
+  * LoRA adapters are applied per request (LoRARequest); a fully fine-tuned model is loaded as a model.
+The vLLM version is recorded by io.versions() and the GPU name in `device`.
+"""
+
+from __future__ import annotations
+
+from ud.backends.hf import Generation, SampleRequest
+from ud.errors import UDError
+from ud.trie import TokenTrie
+
+
+def trie_choices(tok, trie: TokenTrie) -> list[str]:
+    """The trie's paths as text (without the terminator): vLLM's structured `choice` list."""
+    return [tok.decode(seq[:-1]) for seq in trie.sequences]
+
+
+def to_generation(completion, eos_token_id: int | None) -> Generation:
+    """A vLLM CompletionOutput (text, token_ids, cumulative_logprob, finish_reason) as a Generation."""
+    ids = list(completion.token_ids)
+    total = float(completion.cumulative_logprob or 0.0)
+    finish = "length" if completion.finish_reason == "length" else "stop"
+    text = completion.text
+    return Generation(text, len(ids), total, total / len(ids) if ids else 0.0, finish, ids)
+
+
+class VLLMBackend:
+    name = "vllm"
+
+    def __init__(self, model: str, tokenizer=None, chat: bool = False, *, dtype: str = "bfloat16",
+                 adapter: str | None = None, gpu_memory_utilization: float = 0.85, max_model_len: int | None = None,
+                 max_lora_rank: int = 64):
+        try:
+            import torch
+            from vllm import LLM
+        except ImportError as e:  # pragma: no cover - exercised only without the extra
+            raise UDError("model.backend='vllm' needs vLLM and a GPU: pip install '.[vllm]'") from e
+        if not torch.cuda.is_available():
+            raise UDError("model.backend='vllm' needs a CUDA GPU; use model.backend='hf' on CPU")
+        self.llm = LLM(model=model, dtype=dtype, enable_prefix_caching=True, enable_lora=adapter is not None,
+                       max_lora_rank=max_lora_rank, gpu_memory_utilization=gpu_memory_utilization,
+                       max_model_len=max_model_len)
+        self.tok = tokenizer or self.llm.get_tokenizer()
+        self.chat = chat
+        self.device = f"cuda ({torch.cuda.get_device_name(0)})"
+        self.lora = None
+        if adapter is not None:
+            from vllm.lora.request import LoRARequest
+
+            self.lora = LoRARequest("ud", 1, adapter)
+        self.stats = {"forward_tokens": 0, "generated_tokens": 0}
+
+    def encode_continuation(self, text: str) -> list[int]:
+        return self.tok(text, add_special_tokens=False)["input_ids"]
+
+    def _params(self, *, seed, temperature, top_p, max_new_tokens, stop_strings, trie):
+        from vllm import SamplingParams
+
+        kwargs = {}
+        if trie is not None:
+            from vllm.sampling_params import StructuredOutputsParams
+
+            kwargs["structured_outputs"] = StructuredOutputsParams(choice=trie_choices(self.tok, trie))
+        return SamplingParams(n=1, seed=seed, temperature=temperature, top_p=top_p, max_tokens=max_new_tokens,
+                              stop=stop_strings or None, include_stop_str_in_output=True, logprobs=0, **kwargs)
+
+    def _run(self, prompts: list[str], params: list) -> list:
+        # chat prompts are already rendered with their special tokens: do not add a BOS again
+        inputs = [{"prompt_token_ids": self.tok(p, add_special_tokens=not self.chat)["input_ids"]} for p in prompts]
+        outs = self.llm.generate(inputs, params, lora_request=self.lora, use_tqdm=False)
+        for o in outs:
+            self.stats["generated_tokens"] += len(o.outputs[0].token_ids)
+        return outs
+
+    def sample(self, requests: list[SampleRequest], *, temperature: float = 1.0, top_p: float = 1.0,
+               max_new_tokens: int = 64, stop_strings: list[str] | None = None) -> list[list[Generation]]:
+        prompts, params, owner = [], [], []
+        for i, r in enumerate(requests):
+            for s in r.seeds:
+                prompts.append(r.prompt)
+                params.append(self._params(seed=s, temperature=temperature, top_p=top_p,
+                                           max_new_tokens=max_new_tokens,
+                                           stop_strings=None if r.trie is not None else stop_strings, trie=r.trie))
+                owner.append(i)
+        results: list[list[Generation]] = [[] for _ in requests]
+        for i, out in zip(owner, self._run(prompts, params)):
+            results[i].append(to_generation(out.outputs[0], self.tok.eos_token_id))
+        return results
+
+    def generate(self, prompts: list[str], n: int = 1, *, do_sample: bool = True, temperature: float = 1.0,
+                 top_p: float = 1.0, max_new_tokens: int = 64, stop_strings: list[str] | None = None,
+                 tries: list[TokenTrie] | None = None, seed: int | None = None) -> list[list[Generation]]:
+        """HFBackend.generate's interface (greedy evaluation of the distilled model, with its LoRA adapter)."""
+        from ud.backends.hf import stable_seed
+
+        reqs = [SampleRequest(p, [stable_seed(seed or 0, i, k) for k in range(n)], tries[i] if tries else None)
+                for i, p in enumerate(prompts)]
+        return self.sample(reqs, temperature=temperature if do_sample else 0.0, top_p=top_p,
+                           max_new_tokens=max_new_tokens, stop_strings=stop_strings)
+
+    def score_continuations(self, prompt, continuations):
+        raise UDError("the `exact` estimator scores with the HF backend: set model.backend='hf' for it")
