@@ -1,6 +1,5 @@
-"""Stage report: metrics/summary.md (every method side by side) and metrics/plots/reliability.png."""
+"""Stage report: metrics/summary.md (every method side by side, domain shift) and metrics/plots/reliability.png."""
 from ud import report
 from ud.stage import run_stage
 
-METHODS = ["ud", "teacher", "prompting"]
-run_stage(lambda p: print(report.write(METHODS)))
+run_stage(lambda p: print(report.write()))

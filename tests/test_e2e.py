@@ -53,6 +53,10 @@ def make_project(tmp: Path, model_dir: str, dataset: str, **overrides) -> Path:
     p["train"].update(epochs=1, batch_size=4)
     p["evaluate"]["max_new_tokens"] = 24
     p["baselines"]["prompting"]["max_new_tokens"] = 16
+    p["baselines"]["greedy"]["max_new_tokens"] = 16
+    p["baselines"]["ptrue"]["shots"] = 2
+    p["baselines"]["semantic"] = {"k": [2, 4], "default_k": 4, "timing_questions": 2}
+    p["shift"].update(datasets=["openbookqa"], size=4)
     for dotted, v in overrides.items():
         cur = p
         *head, last = dotted.split(".")
@@ -76,13 +80,20 @@ def test_choices_pipeline_reruns_only_what_changed(tmp_path, tiny_model_dir, toy
     proj = make_project(tmp_path, tiny_model_dir, toy_jsonl)
     out = _run(["dvc", "repro"], proj).stdout
     assert _ran(out) == {"prepare", "sample@calibration", "sample@test", "normalize@calibration", "normalize@test",
-                         "calibrate", "annotate", "train", "evaluate", "baselines_prompting", "baselines_teacher", "report"}
+                         "calibrate", "annotate", "train", "evaluate", "baselines_prompting", "baselines_teacher",
+                         "greedy@calibration", "greedy@test", "baselines_lexical", "baselines_pik", "baselines_ptrue",
+                         "baselines_semantic", "shift_prepare@openbookqa", "shift_evaluate@openbookqa", "report"}
 
-    for method in ("ud", "teacher", "prompting"):
+    for method in ("ud", "teacher", "prompting", "lexical", "ptrue", "pik", "semantic"):
         m = _metrics(proj, method)
         assert m["n"] == 4 and 0.0 <= m["accuracy"] <= 1.0 and 0.0 <= m["high_pct"] <= 100.0
         assert set(m) >= {"auroc", "high_acc", "ece", "brier", "invalid_rate", "cost"}
     assert _metrics(proj, "ud")["invalid_rate"] == 0.0  # constrained decoding: always an option and a label
+    assert set(_metrics(proj, "semantic")["by_k"]) == {"2", "4"}
+    shift = json.loads((proj / "metrics/shift/openbookqa.json").read_text())
+    assert set(shift) == {"ud", "lexical", "pik"} and all(m["n"] == 4 for m in shift.values())
+    summary = (proj / "metrics/summary.md").read_text()
+    assert "P(IK) probe" in summary and "semantic clustering, K=2" in summary and "| openbookqa |" in summary
     samples = [json.loads(line) for line in __import__("gzip").open(proj / "data/samples/calibration.jsonl.gz", "rt")]
     assert len(samples) == 8 * 6 and {"qid", "k", "seed", "text", "n_tokens", "logprob_sum", "logprob_mean",
                                        "finish"} <= set(samples[0])
@@ -101,15 +112,16 @@ def test_choices_pipeline_reruns_only_what_changed(tmp_path, tiny_model_dir, toy
     _run(["git", "commit", "-qm", "run"], proj)
 
     out = _run(["dvc", "exp", "run", "-S", "bins=3"], proj).stdout
-    assert _ran(out) == {"annotate", "train", "evaluate", "baselines_teacher", "report"}
+    assert _ran(out) == {"annotate", "train", "evaluate", "baselines_teacher", "baselines_lexical", "baselines_pik",
+                         "baselines_ptrue", "baselines_semantic", "shift_evaluate@openbookqa", "report"}
     assert json.loads((proj / "models/binner.json").read_text())["labels"] == ["0-33%", "33-67%", "67-100%"]
 
     out = _run(["dvc", "exp", "run", "-S", "incorrect=2"], proj).stdout
-    assert _ran(out) == {"annotate", "train", "evaluate", "report"}
+    assert _ran(out) == {"annotate", "train", "evaluate", "shift_evaluate@openbookqa", "report"}
 
     out = _run(["dvc", "exp", "run", "-S", "n=3"], proj).stdout
     assert _ran(out) == {"normalize@calibration", "normalize@test", "calibrate", "annotate", "train", "evaluate",
-                         "baselines_teacher", "report"}
+                         "baselines_teacher", "shift_evaluate@openbookqa", "report"}
     assert all(a["n"] == 3 for a in map(json.loads, open(proj / "data/answers/test.jsonl")))
 
     r = _run(["dvc", "exp", "run", "-S", "n=7"], proj, check=False)  # more than drawn: clear error, no compute

@@ -70,6 +70,27 @@ def sample(split: str = typer.Argument("calibration"), params: str = PARAMS):
 
 
 @app.command()
+def greedy(split: str = typer.Argument("calibration"), params: str = PARAMS):
+    """The base model's greedy answers and P(IK) features for a split (data/greedy/<split>.*)."""
+    from ud.pipeline import baselines
+
+    _call(baselines.greedy, _params(params, check_model=True), split)
+
+
+@app.command()
+def shift(action: str = typer.Argument(..., help="prepare | evaluate"), dataset: str = typer.Argument(...),
+          params: str = PARAMS):
+    """Domain shift: prepare a dataset's test questions, or evaluate UD, lexical and P(IK) on them."""
+    from ud.pipeline import shift as stage
+
+    fns = {"prepare": stage.prepare, "evaluate": stage.evaluate}
+    if action not in fns:
+        typer.secho(f"error: unknown action {action!r}; known: prepare, evaluate", fg="red", err=True)
+        raise typer.Exit(2)
+    _call(fns[action], _params(params), dataset)
+
+
+@app.command()
 def normalize(split: str = typer.Argument("calibration"), params: str = PARAMS):
     """Group samples into answer classes with frequencies (data/answers/<split>.jsonl)."""
     from ud.pipeline import normalize as stage
@@ -99,11 +120,13 @@ for _name, _doc in (
 
 
 @app.command()
-def baseline(method: str = typer.Argument(..., help="prompting | teacher"), params: str = PARAMS):
-    """Run one baseline on the test split (metrics/<method>.json)."""
+def baseline(method: str = typer.Argument(..., help="prompting | teacher | lexical | ptrue | pik | semantic"),
+             params: str = PARAMS):
+    """Run one baseline on the test split (metrics/<method>.json); lexical/ptrue/pik need `ud greedy` first."""
     from ud.pipeline import baselines
 
-    fns = {"prompting": baselines.prompting, "teacher": baselines.teacher}
+    fns = {"prompting": baselines.prompting, "teacher": baselines.teacher, "lexical": baselines.lexical,
+           "ptrue": baselines.ptrue, "pik": baselines.pik, "semantic": baselines.semantic}
     if method not in fns:
         typer.secho(f"error: unknown baseline {method!r}; known: {sorted(fns)}", fg="red", err=True)
         raise typer.Exit(2)

@@ -136,6 +136,28 @@ def validate(p: dict) -> dict:
     _int(p, "evaluate.batch_size", lo=1)
     _int(p, "baselines.prompting.max_new_tokens", lo=1)
     _int(p, "baselines.prompting.batch_size", lo=1)
+    if not isinstance(_get(p, "baselines.greedy.constrain"), bool):
+        raise ParamError("baselines.greedy.constrain: expected true or false")
+    _int(p, "baselines.greedy.max_new_tokens", lo=1)
+    _int(p, "baselines.greedy.batch_size", lo=1)
+    _int(p, "baselines.greedy.layer")
+    _int(p, "baselines.ptrue.shots", lo=0)
+    _float(p, "baselines.pik.C", lo=0.0, lo_open=True)
+    ks = _get(p, "baselines.semantic.k")
+    if not isinstance(ks, list) or not ks or not all(isinstance(k, int) and not isinstance(k, bool) and k >= 1
+                                                     for k in ks):
+        raise ParamError(f"baselines.semantic.k={ks!r}: expected a list of sample counts >= 1")
+    if _int(p, "baselines.semantic.default_k", lo=1) not in ks:
+        raise ParamError(f"baselines.semantic.default_k={_get(p, 'baselines.semantic.default_k')}: must be one of "
+                         f"baselines.semantic.k {ks}")
+    _int(p, "baselines.semantic.timing_questions", lo=1)
+    _choice(p, "shift.source", SOURCES)
+    ds = _get(p, "shift.datasets")
+    if not isinstance(ds, list) or not all(isinstance(d, str) and d for d in ds):
+        raise ParamError(f"shift.datasets={ds!r}: expected a list of dataset names (may be empty)")
+    if not isinstance(_get(p, "shift.split"), str):
+        raise ParamError("shift.split: expected a split name (train/validation/test)")
+    _int(p, "shift.size", lo=1)
     return p
 
 

@@ -6,7 +6,12 @@ from pathlib import Path
 
 from ud import io
 
-COLUMNS = ("method", "n", "auroc", "auroc_ci", "accuracy", "high_acc", "high_pct", "ece", "brier", "invalid_rate")
+COLUMNS = ("method", "n", "auroc", "auroc_ci", "auroc_raw", "accuracy", "high_acc", "high_pct", "ece", "brier",
+           "invalid_rate")
+METHODS = ["ud", "teacher", "prompting", "lexical", "ptrue", "pik", "semantic"]
+NAMES = {"ud": "UD (distilled, 1 generation)", "teacher": "teacher (N samples, calibrated)",
+         "prompting": "prompting (E.1)", "lexical": "lexical (calibrated mean token p)", "ptrue": "P(True)",
+         "pik": "P(IK) probe", "semantic": "semantic clustering"}
 
 
 def _fmt(v, digits=3) -> str:
@@ -19,13 +24,44 @@ def _fmt(v, digits=3) -> str:
     return str(v)
 
 
-def summary_markdown(metrics: list[dict]) -> str:
-    head = "| " + " | ".join(c.replace("_", " ") for c in COLUMNS) + " | cost (s/answer) |"
-    lines = [head, "|" + "---|" * (len(COLUMNS) + 1)]
+def _row(m: dict, name: str) -> str:
+    cost = m.get("cost", {})
+    cells = [name] + [_fmt(m.get(c), 1 if c == "high_pct" else 3) for c in COLUMNS[1:]]
+    cells += [_fmt(cost.get("samples_per_answer")), _fmt(cost.get("generated_tokens_per_answer"), 1),
+              _fmt(cost.get("seconds_per_answer"))]
+    return "| " + " | ".join(cells) + " |"
+
+
+def summary_markdown(metrics: list[dict], shift: dict[str, dict] | None = None) -> str:
+    """Table 1/3-style: one row per method (semantic clustering once per K), then Table 2-style domain shift."""
+    head = ("| " + " | ".join(c.replace("_", " ") for c in COLUMNS)
+            + " | samples/answer | gen. tokens/answer | s/answer |")
+    lines = [head, "|" + "---|" * (len(COLUMNS) + 3)]
+    by_method = {m["method"]: m for m in metrics}
     for m in metrics:
-        cost = m.get("cost", {}).get("seconds_per_answer")
-        lines.append("| " + " | ".join(_fmt(m.get(c), 1 if c == "high_pct" else 3) for c in COLUMNS)
-                     + f" | {_fmt(cost)} |")
+        lines.append(_row(m, NAMES.get(m["method"], m["method"])))
+        for k, mk in sorted((m.get("by_k") or {}).items(), key=lambda kv: int(kv[0])):
+            if int(k) != m.get("k"):
+                lines.append(_row(dict(mk, n=m["n"]), f"semantic clustering, K={k}"))
+    lines.append("")
+    lines.append("AUROC: confidence bin as the score (ties count half), 95% bootstrap CI; `auroc raw`: the continuous "
+                 "score before binning. ECE/Brier: each bin stands for its confidence value.")
+    ud, sem = by_method.get("ud"), by_method.get("semantic")
+    if ud and sem and ud["cost"].get("seconds_per_answer") and sem["cost"].get("seconds_per_answer"):
+        ratio_s = sem["cost"]["seconds_per_answer"] / ud["cost"]["seconds_per_answer"]
+        ratio_t = (sem["cost"].get("generated_tokens_per_answer") or 0) / max(
+            1e-9, ud["cost"].get("generated_tokens_per_answer") or 0)
+        lines.append(f"\nCost per answer, semantic clustering (K={sem.get('k')}) / distilled model: "
+                     f"{ratio_s:.1f}x wall seconds, {ratio_t:.1f}x generated tokens.")
+    if shift:
+        lines += ["", "Domain shift (trained on the calibration dataset, tested on another):", "",
+                  "| tested on | method | n | auroc | auroc ci | accuracy | ece | invalid rate |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for ds, methods in shift.items():
+            for name, m in methods.items():
+                lines.append(f"| {ds} | {NAMES.get(name, name)} | {m['n']} | {_fmt(m['auroc'])} | "
+                             f"{_fmt(m['auroc_ci'])} | {_fmt(m['accuracy'])} | {_fmt(m['ece'])} | "
+                             f"{_fmt(m['invalid_rate'])} |")
     return "\n".join(lines) + "\n"
 
 
@@ -54,11 +90,13 @@ def reliability_figure(rows_by_method: dict[str, list[dict]], path: str | Path) 
     plt.close(fig)
 
 
-def write(methods: list[str], metrics_dir: str = "metrics") -> str:
+def write(methods: list[str] = METHODS, metrics_dir: str = "metrics") -> str:
     d = Path(metrics_dir)
-    ms = [io.read_json(d / f"{m}.json") for m in methods]
-    md = summary_markdown(ms)
+    present = [m for m in methods if (d / f"{m}.json").exists()]
+    ms = [io.read_json(d / f"{m}.json") for m in present]
+    shift = {f.stem: io.read_json(f) for f in sorted((d / "shift").glob("*.json"))}
+    md = summary_markdown(ms, shift)
     (d / "summary.md").write_text(md)
-    reliability_figure({m: io.read_json(d / "plots" / f"{m}_reliability.json") for m in methods},
+    reliability_figure({NAMES.get(m, m): io.read_json(d / "plots" / f"{m}_reliability.json") for m in present},
                        d / "plots" / "reliability.png")
     return md

@@ -17,7 +17,7 @@ vocabulary x generated length (output_logits=True would hold all of it).
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -125,6 +125,7 @@ class Generation:
     logprob_mean: float
     finish: str  # "stop" (EOS or stop string) | "length"
     token_ids: list[int]
+    token_logprobs: list[float] = field(default_factory=list)  # raw-model log p of each generated token
 
 
 class HFBackend:
@@ -198,7 +199,8 @@ class HFBackend:
                 finish = "stop"
             row_lp = lp[row, :length]
             s = float(row_lp.sum()) if length else 0.0
-            results[row // n].append(Generation(text, length, s, s / length if length else 0.0, finish, ids[:length]))
+            results[row // n].append(Generation(text, length, s, s / length if length else 0.0, finish, ids[:length],
+                                                row_lp.tolist()))
         return results
 
     # ---- shared-prefix sampling ---------------------------------------------------------------------------
@@ -304,7 +306,7 @@ class HFBackend:
             text = self.tok.decode([t for t in ids if t != eos], skip_special_tokens=True)
             total = float(sum(lps))
             results[row_req[row]].append(Generation(text, len(ids), total, total / len(ids) if ids else 0.0,
-                                                    finish[row], ids))
+                                                    finish[row], ids, lps))
         return results
 
     # ---- scoring ------------------------------------------------------------------------------------------

@@ -49,3 +49,21 @@ def write_method(method: str, metrics: dict, rel: list[dict], preds: list[dict] 
         io.write_jsonl(EVAL_DIR / f"{method}.jsonl", preds)
     shown = {k: metrics[k] for k in ("n", "auroc", "accuracy", "high_acc", "high_pct", "ece", "invalid_rate")}
     print(f"{method}: {shown}")
+
+
+GREEDY_DIR = Path("data/greedy")
+SHIFT_DIR = Path("data/shift")
+PIK_PROBE = Path("models/pik_probe.json")
+LEXICAL_CALIBRATOR = Path("models/lexical_calibrator.json")
+
+
+def greedy_file(split: str) -> Path:
+    return GREEDY_DIR / f"{split}.jsonl"
+
+
+def features_file(split: str) -> Path:
+    return GREEDY_DIR / f"{split}.features.safetensors"
+
+
+def shift_questions(dataset: str) -> list[dict]:
+    return list(io.read_jsonl(SHIFT_DIR / dataset.replace(":", "_") / "test.jsonl"))

@@ -1,0 +1,65 @@
+"""The base model's greedy answer to each question, and what the supervised baselines read from it: the
+per-token log-probs of the answer (lexical) and the hidden state at the answer's last token (P(IK)).
+
+Record (data/greedy/<split>.jsonl): {qid, text, answer_index, correct, token_logprobs, n_tokens, seconds}
+Features (data/greedy/<split>.features.safetensors): "hidden" (questions x hidden size, float32), record order.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ud.backends.hf import HFBackend
+from ud.estimators import option_trie
+from ud.normalize import classify
+from ud.prompts import Format
+
+
+def answer_questions(backend: HFBackend, fmt: Format, questions: list[dict], *, constrain: bool,
+                     max_new_tokens: int, batch_size: int, desc: str = "greedy") -> list[dict]:
+    """One greedy answer per question with the sampling prompt (trie-constrained to the options when asked)."""
+    constrain = constrain and not fmt.reasoning
+    out = []
+    for start in tqdm(range(0, len(questions), batch_size), desc=desc, unit="batch"):
+        batch = questions[start:start + batch_size]
+        prompts = [fmt.prompt(q, backend.tok) for q in batch]
+        tries = [option_trie(backend, fmt, q)[0] for q in batch] if constrain else None
+        t0 = time.perf_counter()
+        gens = backend.generate(prompts, 1, do_sample=False, max_new_tokens=max_new_tokens, tries=tries,
+                                stop_strings=None if constrain else fmt.stop_strings())
+        dt = (time.perf_counter() - t0) / len(batch)
+        for q, g in zip(batch, gens):
+            g = g[0]
+            idx = classify(g.text, q, require_tags=fmt.template == "reasoning")
+            out.append({"qid": q["id"], "text": g.text, "answer_index": idx,
+                        "correct": idx is not None and idx == q["answer"], "token_ids": g.token_ids,
+                        "token_logprobs": g.token_logprobs, "n_tokens": g.n_tokens, "seconds": dt})
+    return out
+
+
+@torch.no_grad()
+def answer_features(backend: HFBackend, fmt: Format, questions: list[dict], records: list[dict],
+                    layer: int) -> tuple[np.ndarray, float]:
+    """Hidden state (layer `layer` of hidden_states: 0 = embeddings, -1 = last) at the last token of prompt +
+    greedy answer (without its EOS), one forward pass per question. Returns (features, seconds per question)."""
+    feats = []
+    eos = backend.tok.eos_token_id
+    t0 = time.perf_counter()
+    for q, r in zip(questions, records):
+        p_ids = backend.encode([fmt.prompt(q, backend.tok)])["input_ids"][0].tolist()
+        a_ids = [t for t in r["token_ids"] if t != eos]
+        ids = torch.tensor([p_ids + a_ids], device=backend.device)
+        hs = backend.model(input_ids=ids, output_hidden_states=True).hidden_states
+        feats.append(hs[layer][0, -1].float().cpu().numpy())
+    dt = (time.perf_counter() - t0) / max(1, len(questions))
+    return np.stack(feats) if feats else np.zeros((0, 0), dtype=np.float32), dt
+
+
+def mean_token_probability(record: dict) -> float:
+    """The lexical score: the average probability of the answer's tokens (paper §4.1, footnote 10)."""
+    lps = record["token_logprobs"]
+    return float(np.mean(np.exp(lps))) if lps else 0.0

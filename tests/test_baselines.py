@@ -1,0 +1,113 @@
+"""The paper's baselines on a tiny model: each asserts values, not only that something ran."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from ud.backends.hf import HFBackend
+from ud.baselines import lexical, ptrue
+from ud.baselines.greedy import answer_features, answer_questions, mean_token_probability
+from ud.baselines.pik import Probe
+from ud.baselines.semantic import cluster_answer
+from ud.metrics import auroc
+from ud.prompts import Format
+
+
+def test_greedy_answers_carry_raw_token_logprobs(tiny, questions):
+    model, tok = tiny
+    b = HFBackend(model, tok)
+    fmt = Format("qa")
+    recs = answer_questions(b, fmt, questions[:3], constrain=True, max_new_tokens=16, batch_size=2)
+    for q, r in zip(questions, recs):
+        assert r["answer_index"] is not None  # constrained: always an option
+        assert r["correct"] == (r["answer_index"] == q["answer"])
+        p_ids = tok(fmt.prompt(q), return_tensors="pt")["input_ids"]
+        ids = torch.cat([p_ids, torch.tensor([r["token_ids"]])], dim=1)
+        with torch.no_grad():
+            lsm = torch.log_softmax(model(ids).logits.float(), dim=-1)[0]
+        ref = [float(lsm[p_ids.shape[1] - 1 + j, t]) for j, t in enumerate(r["token_ids"])]
+        assert r["token_logprobs"] == pytest.approx(ref, abs=1e-4)
+        assert mean_token_probability(r) == pytest.approx(float(np.mean(np.exp(ref))), abs=1e-5)
+
+
+def test_answer_features_are_the_hidden_state_at_the_answers_last_token(tiny, questions):
+    model, tok = tiny
+    b = HFBackend(model, tok)
+    fmt = Format("qa")
+    recs = answer_questions(b, fmt, questions[:2], constrain=True, max_new_tokens=16, batch_size=2)
+    feats, _ = answer_features(b, fmt, questions[:2], recs, layer=-1)
+    assert feats.shape == (2, model.config.hidden_size)
+    r = recs[1]
+    ids = tok(fmt.prompt(questions[1]))["input_ids"] + [t for t in r["token_ids"] if t != tok.eos_token_id]
+    with torch.no_grad():
+        h = model(input_ids=torch.tensor([ids]), output_hidden_states=True).hidden_states[-1][0, -1]
+    assert np.allclose(feats[1], h.numpy(), atol=1e-5)
+
+
+def test_lexical_calibrates_on_calibration_and_scores_test():
+    rng = np.random.default_rng(0)
+
+    def recs(n):
+        out = []
+        for _ in range(n):
+            p = rng.uniform(0.05, 0.95)
+            out.append({"token_logprobs": [float(np.log(p))], "correct": bool(rng.uniform() < p),
+                        "answer_index": 0})
+        return out
+
+    cal, test = recs(400), recs(200)
+    (m, rel), calibrator = lexical.run(cal, test, 5, {"seconds_per_answer": 0.1})
+    raw = [mean_token_probability(r) for r in test]
+    assert m["auroc_raw"] == pytest.approx(auroc(raw, [r["correct"] for r in test]))
+    assert m["auroc_raw"] > 0.65 and m["auroc"] > 0.6  # the score is informative by construction
+    assert np.all(np.diff(calibrator(np.linspace(0, 1, 11))) >= 0)  # isotonic: monotone
+    assert sum(r["count"] for r in rel) == 200 and m["ece_continuous"] < 0.15
+
+
+def test_ptrue_reads_the_probability_of_the_true_option(tiny, questions):
+    model, tok = tiny
+    b = HFBackend(model, tok)
+    q = questions[0]
+    prompt = ptrue.shots_text([(questions[1], "x", True), (questions[2], "y", False)]) + ptrue.block(q, "42")
+    assert prompt.count("(A) True") == 3 and prompt.rstrip().endswith("The proposed answer is:")
+    assert " (A)\n\n" in prompt and " (B)\n\n" in prompt  # the shots carry their verdicts
+    a, bb = ptrue.option_token_ids(tok)
+    ids = tok(prompt + " (", return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        logits = model(ids).logits[0, -1]
+    expected = float(torch.softmax(logits[[a, bb]], dim=0)[0])
+    assert ptrue.p_true(b, [prompt])[0] == pytest.approx(expected, abs=1e-6)
+    assert tok.decode([a]).strip() == "A" and tok.decode([bb]).strip() == "B"
+
+
+def test_pik_probe_learns_correctness_encoded_in_hidden_states():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(600, 32))
+    y = (x[:, 3] + 0.3 * rng.normal(size=600)) > 0  # one direction of the hidden state encodes correctness
+    probe = Probe.fit(x[:400], y[:400], c=1.0)
+    p = probe(x[400:])
+    assert auroc(p, y[400:]) > 0.9
+    again = Probe.from_json(probe.to_json())
+    assert np.allclose(again(x[400:]), p)
+    noise = Probe.fit(x[:400], rng.uniform(size=400) < 0.5, c=1.0)
+    assert abs(auroc(noise(x[400:]), y[400:]) - 0.5) < 0.15  # no signal, no skill
+    with pytest.raises(ValueError, match="both right and wrong"):
+        Probe.fit(x[:10], [True] * 10)
+
+
+def test_semantic_clustering_share_equals_the_hand_count(questions):
+    q = questions[0]  # choices ["blue", "green", "red", "black"], answer "blue"
+    texts = [" green", " green", "green", " red", "<answer>green</answer>", " nonsense", " blue", " green"]
+    samples = [{"k": k, "text": t} for k, t in enumerate(texts)]
+    r = cluster_answer(q, samples, 8, require_tags=False)
+    assert (r["answer_index"], r["share"], r["correct"]) == (1, 5 / 8, False)  # invalid counts in K
+    r4 = cluster_answer(q, samples, 4, require_tags=False)
+    assert r4["share"] == 3 / 4
+    tie = cluster_answer(q, [{"k": 0, "text": " red"}, {"k": 1, "text": " blue"}], 2, require_tags=False)
+    assert (tie["answer_index"], tie["share"], tie["correct"]) == (0, 0.5, True)  # tie -> lower option
+    none = cluster_answer(q, [{"k": 0, "text": " nonsense"}], 1, require_tags=False)
+    assert none["answer_index"] is None and none["correct"] is False
+    with pytest.raises(ValueError):
+        cluster_answer(q, samples, 9, require_tags=False)
