@@ -140,6 +140,7 @@ def test_interrupted_run_resumes_and_equals_an_uninterrupted_one(tmp_path):
     calls2: list = []
     resumed = run_units(QS, PROMPTS, 7, 2, 3, ChunkStore(tmp_path / "b", {}), _fake_compute(calls2))
     assert resumed.records == full
+    assert resumed.compute_seconds is not None and resumed.compute_seconds >= 0  # units keep their compute time
     assert resumed.units_cached == 2 and resumed.units_computed == 9 - 2 == len(calls2)
     assert [r["k"] for r in full if r["qid"] == "q0"] == list(range(7))  # blocks are whole, records cut at n
 

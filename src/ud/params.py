@@ -142,7 +142,8 @@ def validate(p: dict) -> dict:
     _int(p, "baselines.greedy.batch_size", lo=1)
     _int(p, "baselines.greedy.layer")
     _int(p, "baselines.ptrue.shots", lo=0)
-    _float(p, "baselines.pik.C", lo=0.0, lo_open=True)
+    if _get(p, "baselines.pik.C") != "cv":
+        _float(p, "baselines.pik.C", lo=0.0, lo_open=True)
     ks = _get(p, "baselines.semantic.k")
     if not isinstance(ks, list) or not ks or not all(isinstance(k, int) and not isinstance(k, bool) and k >= 1
                                                      for k in ks):

@@ -54,6 +54,7 @@ class ChunkStore:
         if not spec.exists():
             io.write_json(spec, definition)
         self.redone: list[str] = []  # units found corrupt or stale, recomputed
+        self.last_seconds: float | None = None  # compute time recorded in the last unit loaded
         for leftover in self.root.glob("*.tmp*"):  # a unit being written when the last run was killed
             leftover.unlink()
 
@@ -82,6 +83,7 @@ class ChunkStore:
                 if len(records) != commit["records"]:
                     problem = "record count mismatch"
                 else:
+                    self.last_seconds = commit.get("seconds")
                     return records
         except (ValueError, KeyError, TypeError, AttributeError) as e:
             problem = f"unreadable ({type(e).__name__}: {e})"
@@ -90,10 +92,11 @@ class ChunkStore:
         path.unlink()
         return None
 
-    def commit(self, chunk: int, block: int, records: list[dict], qids: list[str], phash: str) -> None:
+    def commit(self, chunk: int, block: int, records: list[dict], qids: list[str], phash: str,
+               seconds: float | None = None) -> None:
         body = "\n".join(json.dumps(r, sort_keys=True) for r in records).encode()
         commit = {COMMIT_KEY: {"sha256": hashlib.sha256(body).hexdigest(), "records": len(records), "qids": qids,
-                               "prompts": phash}}
+                               "prompts": phash, "seconds": seconds}}
         data = (body + b"\n" if body else b"") + json.dumps(commit).encode() + b"\n"
         path = self.path(chunk, block)
         tmp = path.with_suffix(f".tmp{os.getpid()}")
@@ -154,6 +157,7 @@ class SampleRun:
     wall: float
     stopped_early: int  # questions stopped by adaptive N
     redone: list[str]
+    compute_seconds: float | None  # time spent computing every unit, whenever it was computed (None: unknown)
 
     @property
     def samples(self) -> int:
@@ -177,6 +181,7 @@ def run_units(questions: list[dict], prompts: list[str], n: int, chunk: int, blo
     t0 = time.perf_counter()
     out: list[list[dict]] = [[] for _ in questions]
     computed = cached = units_computed = units_cached = stopped = 0
+    compute_seconds: float | None = 0.0
     for c0 in range(0, len(questions), chunk):
         positions = list(range(c0, min(c0 + chunk, len(questions))))
         active = positions
@@ -187,14 +192,18 @@ def run_units(questions: list[dict], prompts: list[str], n: int, chunk: int, blo
             phash = prompts_hash([prompts[i] for i in active])
             records = store.load(c0 // chunk, b, qids, phash)
             if records is None:
+                t_unit = time.perf_counter()
                 # the same canonical form as a record read back from the cache, so a resumed run is byte-identical
                 records = [json.loads(json.dumps(r, sort_keys=True)) for r in compute(qs, ks)]
-                store.commit(c0 // chunk, b, records, qids, phash)
+                seconds = time.perf_counter() - t_unit
+                store.commit(c0 // chunk, b, records, qids, phash, seconds)
                 computed += len(records)
                 units_computed += 1
             else:
+                seconds = store.last_seconds
                 cached += len(records)
                 units_cached += 1
+            compute_seconds = None if compute_seconds is None or seconds is None else compute_seconds + seconds
             by_id = {i: [] for i in active}
             pos_of = {questions[i]["id"]: i for i in active}
             for r in records:
@@ -217,4 +226,4 @@ def run_units(questions: list[dict], prompts: list[str], n: int, chunk: int, blo
                 break
     records = [r for rs in out for r in sorted(rs, key=lambda r: r["k"])]
     return SampleRun(records, computed, cached, units_computed, units_cached, time.perf_counter() - t0, stopped,
-                     list(store.redone))
+                     list(store.redone), compute_seconds)

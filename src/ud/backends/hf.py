@@ -217,7 +217,7 @@ class HFBackend:
         out = self.model(input_ids=enc["input_ids"], attention_mask=mask, position_ids=pos, cache=cache,
                          use_cache=True, logits_to_keep=1)
         self.stats["forward_tokens"] += int(mask.sum())
-        kv = [(layer.keys, layer.values) for layer in out.past_key_values.layers]
+        kv = [(layer.keys, layer.values) for layer in cache.layers]  # filled in place by the forward pass
         self._prefill_memo = (key, kv, out.logits[:, -1].float(), mask)
         return self._prefill_memo[1:]
 

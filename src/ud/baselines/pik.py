@@ -4,8 +4,10 @@ Saved as JSON (standardization + weights), never pickle."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
 from sklearn.preprocessing import StandardScaler
 
 
@@ -15,13 +17,26 @@ class Probe:
         self.coef, self.intercept = np.asarray(coef), float(intercept)
 
     @classmethod
-    def fit(cls, x: np.ndarray, y, c: float = 1.0, seed: int = 0) -> Probe:
+    def fit(cls, x: np.ndarray, y, c: float | str = "cv", seed: int = 0) -> Probe:
+        """c: the inverse L2 strength, or "cv" to pick it by 5-fold cross-validated AUROC on (x, y) itself
+        (hidden states are wide and calibration splits small, so the strength matters)."""
         y = np.asarray(y, dtype=int)
         if len(set(y.tolist())) < 2:
             raise ValueError("P(IK) probe needs both right and wrong answers in the calibration split")
         sc = StandardScaler().fit(x)
-        lr = LogisticRegression(C=c, max_iter=2000, random_state=seed).fit(sc.transform(x), y)
-        return cls(sc.mean_, sc.scale_, lr.coef_[0], lr.intercept_[0])
+        z = sc.transform(x)
+        if c == "cv":
+            with warnings.catch_warnings():  # sklearn 1.9 announces attribute changes we do not rely on
+                warnings.simplefilter("ignore", FutureWarning)
+                lr = LogisticRegressionCV(Cs=np.logspace(-5, 1, 13), cv=5, scoring="roc_auc", max_iter=2000,
+                                          random_state=seed).fit(z, y)
+            self = cls(sc.mean_, sc.scale_, lr.coef_[0], lr.intercept_[0])
+            self.c = float(lr.C_[0])
+            return self
+        lr = LogisticRegression(C=float(c), max_iter=2000, random_state=seed).fit(z, y)
+        self = cls(sc.mean_, sc.scale_, lr.coef_[0], lr.intercept_[0])
+        self.c = float(c)
+        return self
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         z = ((np.asarray(x) - self.mean) / self.scale) @ self.coef + self.intercept
@@ -29,7 +44,7 @@ class Probe:
 
     def to_json(self) -> dict:
         return {"mean": self.mean.tolist(), "scale": self.scale.tolist(), "coef": self.coef.tolist(),
-                "intercept": self.intercept}
+                "intercept": self.intercept, "C": getattr(self, "c", None)}
 
     @classmethod
     def from_json(cls, d: dict) -> Probe:

@@ -41,7 +41,8 @@ def teacher(p: dict) -> dict:
     cost = {"samples_per_answer": meta["n"] if meta["estimator"] != "exact" else 1,
             "forward_passes_per_answer": meta["generated_tokens"] / n,
             "generated_tokens_per_answer": meta["generated_tokens"] / n if meta["estimator"] != "exact" else 0,
-            "seconds_per_answer": meta["wall_seconds"] / n, "estimator": meta["estimator"]}
+            "seconds_per_answer": meta["compute_seconds"] / n if meta.get("compute_seconds") is not None else None,
+            "estimator": meta["estimator"]}
     metrics, rel = teacher.run(asets, Calibrator.from_json(io.read_json(CALIBRATOR)),
                                Binner.from_json(io.read_json(BINNER)), cost)
     write_method("teacher", metrics, rel)

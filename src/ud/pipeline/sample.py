@@ -126,6 +126,8 @@ def run(p: dict, split: str) -> dict:
         "computed_samples": run.computed, "cached_samples": run.cached,
         "units": {"computed": run.units_computed, "from_cache": run.units_cached, "redone": run.redone},
         "wall_seconds": run.wall, "generated_tokens": tokens,
+        # what drawing every sample cost, also when (some) units came from the cache; null when unknown
+        "compute_seconds": run.compute_seconds,
         "samples_per_second": run.computed / run.wall if run.wall and run.computed else None,
     }
     io.write_json(samples_meta(split), meta)
