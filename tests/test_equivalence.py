@@ -18,7 +18,8 @@ NUMERIC = [  # (answer, canonical key or None)
     ("1/3", "0.333333"), ("0.333333", "0.333333"), ("100%", "1"), ("0", "0"), ("zero", "0"), ("0.0", "0"),
     ("approximately 42", "42"), ("about 6 apples", "6"), ("42.", "42"),
     ("Paris", None), ("", None), ("ten apples and five pears", None), ("1/0", None), ("1,00", None),
-    ("the cat", None), ("7 8", None),
+    ("the cat", None), ("7 8", None), ("123456789012345678901234567890", "123456789012345678901234567890"),
+    ("1" * 90, None),
 ]
 
 
@@ -46,9 +47,20 @@ def test_text_key(answer, key):
     assert text_key(answer) == key
 
 
+def test_last_number_reads_worked_math_answers():
+    from ud.equivalence import last_number_key
+
+    assert last_number_key("4 * 8 = 32") == "32" and last_number_key("so she makes $18.") == "18"
+    assert last_number_key("3/4 of 12 is 9") == "9" and last_number_key("1,200 + 300 = 1,500") == "1500"
+    assert last_number_key("no digits here") is None
+    key = chain(["numeric", "last_number"])
+    assert key("4 * 8 = 32") == key("thirty-two") == "number:32"
+    assert matches_gold("4 * 8 = 32", ["32"], key) and not matches_gold("4 * 8 = 33", ["32"], key)
+
+
 def test_chain_prefers_numeric_then_text_and_matches_aliases():
     key = chain(["numeric", "text"])
-    assert key("ten dollars") == key("$10") == "numeric:10"
+    assert key("ten dollars") == key("$10") == "number:10"
     assert key("The Beatles") == key("beatles") == "text:beatles"
     assert key("10") != key("ten apples and five pears")
     assert matches_gold("the beatles!", ["Beatles", "The Fab Four"], key)
@@ -57,3 +69,33 @@ def test_chain_prefers_numeric_then_text_and_matches_aliases():
     assert matches_gold("$18", ["18"], key) and not matches_gold("$19", ["18"], key)
     with pytest.raises(ValueError, match="unknown normalizer"):
         chain(["numeric", "nli-ish"])
+
+
+OPEN_Q = {"id": "gsm/1", "question": "How much does she make?", "choices": None, "answer": "18", "answers": None}
+
+
+def test_judge_open_answers_by_equivalence_key():
+    from ud.normalize import judge
+
+    assert judge(" $18.00\nmore text", OPEN_Q, False) == ("number:18", True)  # first line only, untagged
+    assert judge("<answer>eighteen dollars</answer>", OPEN_Q, True) == ("number:18", True)
+    assert judge("<answer>19</answer>", OPEN_Q, True) == ("number:19", False)
+    assert judge("no tags at all", OPEN_Q, True) == (None, False)  # the tagged format requires its tags
+    nq = {"id": "nq/1", "question": "q", "choices": None, "answer": "Justin Timberlake", "answers": ["J. Timberlake"]}
+    assert judge(" the justin timberlake!", nq, False)[1] and judge("J. Timberlake", nq, False)[1]
+    assert not judge("Timberlake", nq, False)[1]
+
+
+def test_open_answer_set_merges_surface_forms_and_picks_a_member_as_target():
+    from ud.normalize import answer_set_open
+
+    texts = [" 18", " $18", " 18.00", " eighteen", " 17", " ???", " 17 dollars", " 18"]
+    samples = [{"k": k, "text": t} for k, t in enumerate(texts)]
+    a = answer_set_open(OPEN_Q, samples, 8, require_tags=False, seed=3)
+    top, second = a["classes"]
+    assert (top["key"], top["count"], top["f"], top["correct"]) == ("number:18", 5, 5 / 8, True)
+    assert top["surface_forms"] == 4 and top["answer"] in {"18", "$18", "18.00", "eighteen"}
+    assert (second["key"], second["count"], second["correct"]) == ("number:17", 2, False)
+    assert a["invalid"] == 1 and a["n"] == 8  # " ???" has no key: invalid, and still counted in n
+    again = answer_set_open(OPEN_Q, samples, 8, require_tags=False, seed=3)
+    assert again == a  # the representative is drawn with a fixed seed

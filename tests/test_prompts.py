@@ -44,3 +44,18 @@ def test_reasoning_format_messages_and_completion():
     ans, conf = fmt.split_confidence(c)
     assert conf == "low" and "<answer>C</answer>" in ans
     assert extract_reasoning(c) == "7 times 6"
+
+
+def test_open_template_follows_appendix_e1():
+    from ud.prompts import OPEN_INSTRUCTION, Format, parse_confidence
+
+    fmt = Format("open", "text")
+    q = {"id": "g/1", "question": "What is 4 * 8?", "choices": None, "answer": "32", "answers": None}
+    (msg,) = fmt.messages(q)
+    assert msg["content"] == f"{OPEN_INSTRUCTION}\n\nQuestion: What is 4 * 8?" and fmt.chat and not fmt.tagged
+    (ud_msg,) = fmt.messages(q, ud=True)
+    assert "in <confidence> </confidence> tags, like so: <confidence> very high </confidence>." in ud_msg["content"]
+    assert fmt.completion(q, answer="32", label="high") == "32 <confidence>high</confidence>"
+    answer, conf = fmt.split_confidence("$32 <confidence>high</confidence>")
+    assert answer.strip() == "$32" and parse_confidence(conf, ["very low", "low", "medium", "high", "very high"]) == 3
+    assert fmt.stop_strings(ud=True) == ["</confidence>"]

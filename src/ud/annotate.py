@@ -41,7 +41,8 @@ def build_examples(questions: dict[str, dict], answer_sets: list[dict], samples_
                 texts = {s["k"]: s["text"] for s in samples_by_qid.get(q["id"], [])}
                 traces = [r for k in c.get("sample_ks", []) if (r := extract_reasoning(texts.get(k, "")))]
                 reasoning = rng.choice(traces) if traces else None
-            completion = fmt.completion(q, c["index"], reasoning=reasoning, label=label)
+            # open answers: the class's representative span (a random member, Appendix A.1); MC: the option
+            completion = fmt.completion(q, c["index"], reasoning=reasoning, label=label, answer=c.get("answer"))
             if fmt.chat:
                 prompt = fmt.messages(q, ud=True, labels=binner.labels)
                 completion = [{"role": "assistant", "content": completion}]

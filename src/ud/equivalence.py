@@ -3,6 +3,7 @@
 Key normalizers map an answer string to a canonical key; two answers are equivalent when their keys are equal:
   numeric  currency, units, thousands separators, decimals, fractions, percentages, small number words:
            "10", "$10", "10.00", "ten dollars" -> "10"; "1,000" -> "1000"; "1/2", "0.5", "50%" -> "0.5"
+  last_number  the last number in the answer, for math answers that show work ("4 * 8 = 32" -> "32")
   text     SQuAD-style: lowercase, drop punctuation and articles (a/an/the), collapse whitespace
 They compose (`chain`): the first normalizer that understands an answer gives its key, so "10 apples" and "ten"
 meet under numeric while "Paris" falls through to text. Pairwise methods (NLI, LLM judge) cluster what keys
@@ -14,7 +15,7 @@ from __future__ import annotations
 import re
 import string
 from collections.abc import Callable
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation, localcontext
 from fractions import Fraction
 
 _ONES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
@@ -62,10 +63,15 @@ def _words_to_number(text: str) -> Fraction | None:
     return Fraction(total + current)
 
 
-def _canonical(value: Fraction | Decimal) -> str:
-    d = Decimal(value.numerator) / Decimal(value.denominator) if isinstance(value, Fraction) else value
-    d = d.quantize(Decimal("1.000000")).normalize()  # 6 decimals: 1/3 and 0.333333 agree
-    s = format(d, "f")
+def _canonical(value: Fraction | Decimal) -> str | None:
+    with localcontext() as ctx:
+        ctx.prec = 80  # long digit strings must not overflow the default 28-digit context
+        d = Decimal(value.numerator) / Decimal(value.denominator) if isinstance(value, Fraction) else value
+        try:
+            d = d.quantize(Decimal("1.000000")).normalize()  # 6 decimals: 1/3 and 0.333333 agree
+        except InvalidOperation:  # beyond 80 digits: not an answer we can compare
+            return None
+        s = format(d, "f")
     return "0" if s in ("-0", "0") else s
 
 
@@ -110,6 +116,16 @@ def numeric_key(answer: str) -> str | None:
     return _canonical(value)
 
 
+_LAST_NUMBER = re.compile(r"[-+]?[$€£]?\s?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:\s*/\s*\d+)?%?")
+
+
+def last_number_key(answer: str) -> str | None:
+    """The last number written in the answer ("4 * 8 = 32" -> "32", "so she makes $18." -> "18"): the usual
+    reading of math answers that show their work. Not for text tasks ("2014-01-22" would read as 22)."""
+    found = _LAST_NUMBER.findall(answer)
+    return numeric_key(found[-1].strip()) if found else None
+
+
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCT = set(string.punctuation) | set("‘’“”")
 
@@ -121,15 +137,21 @@ def text_key(answer: str) -> str | None:
     return s or None
 
 
-KEYS: dict[str, Callable[[str], str | None]] = {"numeric": numeric_key, "text": text_key}
+KEYS: dict[str, Callable[[str], str | None]] = {"numeric": numeric_key, "last_number": last_number_key,
+                                                "text": text_key}
+
+
+# what kind of value each normalizer's key is: keys of one kind compare with each other ("32" read by numeric
+# equals "4 * 8 = 32" read by last_number), keys of different kinds never do
+KIND = {"numeric": "number", "last_number": "number", "text": "text"}
 
 
 def chain(names: list[str]) -> Callable[[str], str | None]:
-    """Compose key normalizers: the first one that returns a key wins; the key records which one it was."""
+    """Compose key normalizers: the first one that returns a key wins; the key records its kind."""
     unknown = [n for n in names if n not in KEYS]
     if unknown:
         raise ValueError(f"unknown normalizer(s) {unknown}; known: {sorted(KEYS)}")
-    fns = [(n, KEYS[n]) for n in names]
+    fns = [(KIND[n], KEYS[n]) for n in names]
 
     def key(answer: str) -> str | None:
         for name, fn in fns:

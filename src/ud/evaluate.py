@@ -16,14 +16,15 @@ from ud.backends.hf import HFBackend
 from ud.binning import Binner
 from ud.estimators import option_trie
 from ud.metrics import summarize
-from ud.normalize import classify
+from ud.normalize import DEFAULT_EQUIVALENCE, judge
 from ud.prompts import Format, parse_confidence
 
 
 def predict(backend: HFBackend, fmt: Format, questions: list[dict], labels: list[str], *, ud: bool,
             baseline: bool = False, constrain: bool = False, max_new_tokens: int = 64, batch_size: int = 16,
-            desc: str = "evaluate") -> list[dict]:
-    constrain = constrain and not fmt.reasoning  # free-form reasoning cannot be walked through a trie
+            desc: str = "evaluate", equivalence=DEFAULT_EQUIVALENCE) -> list[dict]:
+    # free-form reasoning, or open answers, cannot be walked through a trie of options
+    constrain = constrain and not fmt.reasoning and all(q.get("choices") for q in questions)
     preds = []
     bar = tqdm(total=len(questions), desc=desc, unit="q")
     for start in range(0, len(questions), batch_size):
@@ -37,10 +38,9 @@ def predict(backend: HFBackend, fmt: Format, questions: list[dict], labels: list
         for q, g in zip(batch, gens):
             text = g[0].text
             answer_part, conf_part = fmt.split_confidence(text)
-            idx = classify(answer_part, q, require_tags=fmt.chat)
+            idx, ok = judge(answer_part, q, fmt.tagged, equivalence)  # option index, or open answer's key
             b = parse_confidence(conf_part, labels)
-            preds.append({"qid": q["id"], "text": text, "answer_index": idx,
-                          "correct": idx is not None and idx == q["answer"], "bin": b,
+            preds.append({"qid": q["id"], "text": text, "answer_index": idx, "correct": ok, "bin": b,
                           "label": labels[b] if b is not None else None, "n_tokens": g[0].n_tokens,
                           "seconds": dt})
         bar.update(len(batch))

@@ -72,6 +72,80 @@ def classify(text: str, q: dict, require_tags: bool) -> int | None:
     return None if span is None else match_option(span, q["choices"])
 
 
+DEFAULT_EQUIVALENCE = ("numeric", "text")
+
+
+def open_span(text: str, require_tags: bool) -> str | None:
+    """The answer part of an open answer: the tagged span, else (untagged formats) its first line."""
+    span = extract_answer(text, require_tags)
+    if span is None:
+        return None
+    return span.strip().split("\n", 1)[0].strip() or None
+
+
+def judge(text: str, q: dict, require_tags: bool, equivalence=DEFAULT_EQUIVALENCE) -> tuple[object, bool]:
+    """(cluster, correct) for one model output: the option index for multiple choice; for open answers the
+    equivalence key (ud.equivalence) of its span, correct when it equals the key of the gold answer or an alias.
+    cluster None = invalid (no readable answer)."""
+    if q.get("choices"):
+        idx = classify(text, q, require_tags)
+        return idx, idx is not None and idx == q["answer"]
+    from ud.equivalence import chain
+
+    key = chain(list(equivalence))
+    span = open_span(text, require_tags)
+    k = key(span) if span is not None else None
+    if k is None:
+        return None, False
+    golds = [str(q["answer"])] + [str(a) for a in q.get("answers") or []]
+    return k, any(key(g) == k for g in golds)
+
+
+def answer_set_open(q: dict, samples: list[dict], n: int, require_tags: bool, equivalence=DEFAULT_EQUIVALENCE,
+                    seed: int = 0, merge=None) -> dict:
+    """Open answers: the first `n` samples clustered by equivalence key; each class's `answer` (the SFT target)
+    is the span of a member drawn at random, as in Appendix A.1.
+
+    merge(question, spans) -> cluster id per span: an optional pairwise method (NLI, LLM judge; ud.clustering)
+    that further joins the key clusters, given one span per key cluster; a joined cluster is correct when any of
+    its keys matches the gold answer."""
+    import random
+
+    samples = sorted(samples, key=lambda s: s["k"])[:n]
+    if len(samples) < n:
+        raise ValueError(f"question {q['id']}: {len(samples)} samples, {n} requested")
+    members: dict[object, list[dict]] = {}
+    right: dict[object, bool] = {}
+    invalid = 0
+    for s in samples:
+        k, ok = judge(s["text"], q, require_tags, equivalence)
+        if k is None:
+            invalid += 1
+            continue
+        members.setdefault(k, []).append(s)
+        right[k] = ok
+    if merge is not None and len(members) > 1:
+        keys = list(members)
+        ids = merge(q, [open_span(members[k][0]["text"], require_tags) for k in keys])
+        joined: dict[object, list[dict]] = {}
+        joined_right: dict[object, bool] = {}
+        for k, cid in zip(keys, ids):
+            head = keys[ids.index(cid)]  # the cluster is named by its first key
+            joined.setdefault(head, []).extend(members[k])
+            joined_right[head] = joined_right.get(head, False) or right[k]
+        members = {k: sorted(v, key=lambda s: s["k"]) for k, v in joined.items()}
+        right = joined_right
+    rng = random.Random(f"{seed}:{q['id']}:representative")  # str seeds are hashed the same on every run
+    classes = []
+    for k, ms in sorted(members.items(), key=lambda kv: (-len(kv[1]), kv[1][0]["k"])):
+        pick = rng.choice(ms)
+        classes.append({"key": k, "index": None, "count": len(ms), "f": len(ms) / n, "correct": right[k],
+                        "answer": open_span(pick["text"], require_tags), "representative": pick["text"],
+                        "sample_ks": [m["k"] for m in ms], "surface_forms": len({open_span(m["text"], require_tags)
+                                                                                 for m in ms})})
+    return {"qid": q["id"], "n": n, "invalid": invalid, "classes": classes, "estimator": "sampled"}
+
+
 def answer_set(q: dict, samples: list[dict], n: int, require_tags: bool) -> dict:
     """Count the first `n` samples (by index k) of one question into classes."""
     samples = sorted(samples, key=lambda s: s["k"])[:n]

@@ -15,7 +15,7 @@ import yaml
 from ud.errors import ParamError
 
 ESTIMATORS = ("free", "choices", "exact")
-TEMPLATES = ("qa", "qa_choices", "reasoning")
+TEMPLATES = ("qa", "qa_choices", "reasoning", "open")
 ANSWER_FORMS = ("text", "letter")
 CALIBRATORS = ("isotonic", "platt", "none")
 BINNINGS = ("fixed", "quantile")
@@ -107,6 +107,17 @@ def validate(p: dict) -> dict:
     if not isinstance(_get(p, "prompt.reasoning"), bool):
         raise ParamError(f"prompt.reasoning={_get(p, 'prompt.reasoning')!r}: expected true or false")
 
+    eq = _get(p, "normalize.equivalence")
+    from ud.equivalence import KEYS
+
+    if not isinstance(eq, list) or not eq or any(e not in KEYS for e in eq):
+        raise ParamError(f"normalize.equivalence={eq!r}: expected a non-empty list of {sorted(KEYS)}")
+    if _get(p, "normalize.cluster") not in (None, "nli", "judge"):
+        raise ParamError(f"normalize.cluster={_get(p, 'normalize.cluster')!r}: expected null, nli or judge")
+    _choice(p, "normalize.nli.rule", ("no_contradiction", "entailment"))
+    _int(p, "normalize.nli.batch_size", lo=1)
+    _int(p, "normalize.judge.max_new_tokens", lo=1)
+    _float(p, "normalize.prefilter.threshold", lo=-1.0, hi=1.0)
     _choice(p, "calibrate.method", CALIBRATORS)
     _int(p, "calibrate.ece_bins", lo=1)
     _choice(p, "annotate.binning", BINNINGS)

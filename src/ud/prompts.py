@@ -6,6 +6,8 @@ Three templates (params `prompt.template`):
   qa_choices  the same with the options listed "A) …"; the answer is the option text or its letter.
   reasoning   the Appendix E.1 chat prompt: <reasoning>…</reasoning> <answer>…</answer> (reasoning optional),
               with the worked example given as an earlier chat turn (inline, small models ignore it).
+  open        the Appendix E.1 open-answer chat prompt ("Answer … as briefly as possible and accurately."): the
+              answer as plain text, the confidence after it in <confidence> tags.
 The distilled model's prompt appends "Additionally state how confident you are in your answer." (Appendix E)
 and its completion appends the verbalized confidence.
 """
@@ -31,6 +33,11 @@ SAMPLING_INSTRUCTION = (
 SAMPLING_INSTRUCTION_NO_REASONING = (
     "Answer the following question. Enclose the {what} of your FINAL answer in <answer> </answer> tags, "
     "without any other words."
+)
+OPEN_INSTRUCTION = "You are a helpful AI assistant. Answer the following question as briefly as possible and accurately."
+OPEN_CONFIDENCE_INSTRUCTION = (
+    "Enclose confidence in the answer ({labels}) after the answer in <confidence> </confidence> tags, like so: "
+    "<confidence> {example} </confidence>."
 )
 PROMPTING_BASELINE_INSTRUCTION = (
     "Answer the following question and state confidence in the answer ({labels}). Enclose concise reasoning in "
@@ -60,11 +67,22 @@ class Format:
 
     @property
     def chat(self) -> bool:
+        return self.template in ("reasoning", "open")
+
+    @property
+    def tagged(self) -> bool:
+        """Answers are enclosed in <answer> tags (and must be, to count)."""
         return self.template == "reasoning"
 
     # ---- asking -------------------------------------------------------------------------------------------
     def messages(self, q: dict, ud: bool = False, labels: list[str] | None = None, baseline: bool = False):
-        """Chat messages (reasoning template only). `baseline`: the E.1 prompting-baseline instruction."""
+        """Chat messages (reasoning and open templates). `baseline`: the E.1 prompting-baseline instruction."""
+        if self.template == "open":  # E.1 (open): no worked example; UD and the baseline add the confidence tags
+            instr = OPEN_INSTRUCTION
+            if ud or baseline:
+                labs = labels or DEFAULT_LABELS_5
+                instr += " " + OPEN_CONFIDENCE_INSTRUCTION.format(labels=", ".join(labs), example=labs[-1])
+            return [{"role": "user", "content": f"{instr}\n\n{self.question_block(q)}"}]
         what = "letter" if self.answer == "letter" else "text"
         if baseline:
             instr = PROMPTING_BASELINE_INSTRUCTION.format(labels=", ".join(labels or DEFAULT_LABELS_5), what=what)
@@ -112,6 +130,8 @@ class Format:
     def completion(self, q: dict, idx: int | None = None, reasoning: str | None = None,
                    label: str | None = None, answer: str | None = None) -> str:
         ans = answer if answer is not None else self.answer_text(q, idx)
+        if self.template == "open":
+            return ans + (f" <confidence>{label}</confidence>" if label is not None else "")
         if self.chat:
             out = f"<reasoning>{reasoning.strip()}</reasoning> " if reasoning else ""
             out += f"<answer>{ans}</answer>"
@@ -120,6 +140,8 @@ class Format:
         return out + (f"\nConfidence: {label}" if label is not None else "")
 
     def stop_strings(self, ud: bool = False) -> list[str]:
+        if self.template == "open":
+            return ["</confidence>"] if ud else ["\n"]
         if self.chat:
             return ["</confidence>"] if ud else ["</answer>"]
         return ["\n\n"] if ud else ["\n"]

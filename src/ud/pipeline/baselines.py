@@ -25,7 +25,7 @@ def prompting(p: dict) -> dict:
     model, tok, _ = models.load(p["model"]["id"], dtype=p["model"].get("dtype", "float32"))
     b = p["baselines"]["prompting"]
     metrics, rel, preds = prompting.run(HFBackend(model, tok, chat=True), questions("test"), b["max_new_tokens"],
-                                        b["batch_size"])
+                                        b["batch_size"], p["normalize"]["equivalence"])
     write_method("prompting", metrics, rel, preds)
     return metrics
 
@@ -69,7 +69,8 @@ def greedy(p: dict, split: str, qs: list[dict] | None = None, out: tuple | None 
     backend, fmt, _ = base_backend(p)
     qs = questions(split) if qs is None else qs
     recs = answer_questions(backend, fmt, qs, constrain=g["constrain"], max_new_tokens=g["max_new_tokens"],
-                            batch_size=g["batch_size"], desc=f"greedy {split}")
+                            batch_size=g["batch_size"], desc=f"greedy {split}",
+                            equivalence=p["normalize"]["equivalence"])
     feats, dt = answer_features(backend, fmt, qs, recs, g["layer"])
     for r in recs:
         r["feature_seconds"] = dt
@@ -184,7 +185,7 @@ def semantic(p: dict) -> dict:
     require_tags = p["prompt"]["template"] == "reasoning"
     by_k = {}
     for k in sc["k"]:
-        recs = [cluster_answer(x, by_q[x["id"]], k, require_tags) for x in qs]
+        recs = [cluster_answer(x, by_q[x["id"]], k, require_tags, p["normalize"]["equivalence"]) for x in qs]
         shares = [r["share"] for r in recs]
         cost = {"samples_per_answer": k, "forward_passes_per_answer": k * tokens_per_sample,
                 "generated_tokens_per_answer": k * tokens_per_sample, "seconds_per_answer": k * per_sample}

@@ -28,7 +28,8 @@ def run(p: dict) -> dict:
         backend = HFBackend(model, tok, chat=fmt.chat)
     e = p["evaluate"]
     preds = predict(backend, fmt, questions("test"), binner.labels, ud=True, constrain=e["constrain"],
-                    max_new_tokens=e["max_new_tokens"], batch_size=e["batch_size"], desc="evaluate ud")
+                    max_new_tokens=e["max_new_tokens"], batch_size=e["batch_size"], desc="evaluate ud",
+                    equivalence=p["normalize"]["equivalence"])
     metrics, rel = score("ud", preds, binner)
     write_method("ud", metrics, rel, preds)
     return metrics

@@ -14,6 +14,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ud import io
+from ud.errors import DataError
 from ud.pipeline.paths import questions, samples_file, samples_meta
 
 CACHE_DIR = Path("data/cache/samples")
@@ -75,12 +76,16 @@ def import_previous(store, split: str, key: str, qs: list[dict], prompts: list[s
 def run(p: dict, split: str) -> dict:
     from ud.backends import make
     from ud.estimators import draw_unit
-    from ud.normalize import classify
+    from ud.normalize import judge
     from ud.prompts import Format
     from ud.sampling import ChunkStore, definition_hash, run_units
 
     s = p["sample"]
     qs = questions(split)
+    open_q = [q["id"] for q in qs if not q.get("choices")]
+    if open_q and s["estimator"] != "free":
+        raise DataError(f"sample.estimator={s['estimator']!r} needs answer options, but {len(open_q)} questions are "
+                        f"open-answer (e.g. {open_q[0]}): use sample.estimator='free'")
     fmt = Format.from_params(p)
     backend, ref = make(p["model"].get("backend", "hf"), p["model"]["id"], chat=fmt.chat,
                         dtype=p["model"].get("dtype", "float32"))
@@ -108,7 +113,8 @@ def run(p: dict, split: str) -> dict:
         bar.set_postfix(new_samples_per_s=f"{computed / dt:.1f}" if dt else "-")
 
     run = run_units(qs, prompts, n, s["chunk"], s["block"], store, compute, per_question=exact,
-                    answer_of=lambda q, r: classify(r["text"], q, require_tags), adaptive=adaptive,
+                    answer_of=lambda q, r: judge(r["text"], q, require_tags, p["normalize"]["equivalence"])[0],
+                    adaptive=adaptive,
                     progress=progress)
     bar.close()
     io.write_jsonl(samples_file(split), run.records)

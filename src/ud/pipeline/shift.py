@@ -59,7 +59,8 @@ def evaluate(p: dict, dataset: str) -> dict:
     binner = Binner.from_json(io.read_json(BINNER))
     e = p["evaluate"]
     preds = predict(HFBackend(model, tok, chat=fmt.chat), fmt, qs, binner.labels, ud=True, constrain=e["constrain"],
-                    max_new_tokens=e["max_new_tokens"], batch_size=e["batch_size"], desc=f"evaluate ud on {dataset}")
+                    max_new_tokens=e["max_new_tokens"], batch_size=e["batch_size"], desc=f"evaluate ud on {dataset}",
+                    equivalence=p["normalize"]["equivalence"])
     results["ud"] = score("ud", preds, binner)
     name = dataset.replace(":", "_")
     out, rows = {}, []

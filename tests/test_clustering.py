@@ -1,0 +1,112 @@
+"""Pairwise clustering of open answers: NLI (tiny random sequence classifier) and LLM judge (fake backend)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from ud.clustering import JudgeClusterer, NLIClusterer, as_claim, greedy_clusters
+from ud.normalize import answer_set_open
+
+Q = {"id": "q/1", "question": "How many?", "choices": None, "answer": "18", "answers": None}
+
+
+def _number(claim: str) -> str:
+    return claim.replace("The correct answer is ", "").strip().lower()
+
+
+def test_greedy_clusters_compare_to_gold_first_then_to_clusters():
+    same = {("18", "eighteen"), ("eighteen", "18"), ("17", "seventeen"), ("seventeen", "17")}
+
+    def equivalent(a, b):
+        a, b = _number(a), _number(b)
+        return a == b or (a, b) in same
+
+    assert greedy_clusters(Q, ["eighteen", "17", "seventeen", "5", "18"], equivalent) == [0, 1, 1, 2, 0]
+
+
+@pytest.fixture(scope="module")
+def tiny_nli(tiny_model_dir):
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForSequenceClassification
+
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                      num_attention_heads=4, num_key_value_heads=2, num_labels=3, pad_token_id=tok.pad_token_id
+                      or tok.eos_token_id, id2label={0: "CONTRADICTION", 1: "NEUTRAL", 2: "ENTAILMENT"},
+                      label2id={"CONTRADICTION": 0, "NEUTRAL": 1, "ENTAILMENT": 2})
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return LlamaForSequenceClassification(cfg), tok
+
+
+def test_nli_reads_labels_from_config_and_applies_each_rule(tiny_nli):
+    model, tok = tiny_nli
+    nli = NLIClusterer("tiny", model=model, tokenizer=tok)
+    assert (nli.contradiction, nli.entailment) == (0, 2)
+    got = nli.labels([("a b", "c"), ("x", "y z w")])
+    assert len(got) == 2 and set(got) <= {0, 1, 2} and nli.calls == 2  # the real forward pass runs
+
+    verdicts = {("The correct answer is 18", "The correct answer is 18.0"): 2,
+                ("The correct answer is 18.0", "The correct answer is 18"): 1,  # neutral one way
+                ("The correct answer is 5", "The correct answer is 18"): 0}
+    nli.labels = lambda pairs: [verdicts.get(p, 1) for p in pairs]
+    # paper rule: equivalent unless a direction contradicts -> 18.0 joins gold; 5 contradicts gold one way
+    assert nli(Q, ["18.0", "5"]) == [0, 1]
+    strict = NLIClusterer("tiny", rule="entailment", model=model, tokenizer=tok)
+    strict.labels = nli.labels
+    assert strict(Q, ["18.0", "5"]) == [1, 2]  # entailment both ways is required
+    with pytest.raises(ValueError, match="rule"):
+        NLIClusterer("tiny", rule="maybe", model=model, tokenizer=tok)
+
+
+def test_nli_without_contradiction_label_is_a_clear_error(tiny_nli):
+    model, tok = tiny_nli
+    model.config.id2label = {0: "LABEL_0", 1: "LABEL_1", 2: "LABEL_2"}
+    with pytest.raises(ValueError, match="no contradiction/entailment"):
+        NLIClusterer("tiny", model=model, tokenizer=tok)
+    model.config.id2label = {0: "CONTRADICTION", 1: "NEUTRAL", 2: "ENTAILMENT"}
+
+
+class FakeJudge:
+    chat = False
+    tok = None
+
+    def __init__(self):
+        self.prompts = []
+
+    def generate(self, prompts, n, **kw):
+        self.prompts.extend(prompts)
+        p = prompts[0]
+        a = p.split("Possible Answer 1: ")[1].split("\n")[0]
+        b = p.split("Possible Answer 2: ")[1].split("\n")[0]
+        same = _number(a).strip(".$") == _number(b).strip(".$")
+        return [[SimpleNamespace(text=" Equivalent" if same else " contradictory.")]]
+
+
+def test_judge_uses_the_e3_prompt_and_caches_decisions(tmp_path):
+    cache = tmp_path / "judge.jsonl"
+    j = JudgeClusterer(FakeJudge(), cache)
+    assert j(Q, ["$18", "17", "17."]) == [0, 1, 1]
+    assert j.calls == 4 and "Respond only with 'equivalent' or 'contradictory'." in j.backend.prompts[0]
+    assert "We are evaluating answers to the question How many?" in j.backend.prompts[0]
+    again = JudgeClusterer(FakeJudge(), cache)
+    assert again(Q, ["$18", "17", "17."]) == [0, 1, 1] and again.calls == 0  # all from the cache
+    with open(cache, "a") as fh:
+        fh.write('{"key": "cut')  # a line cut by a killed run is ignored, not fatal
+    assert JudgeClusterer(FakeJudge(), cache)(Q, ["$18"]) == [0]
+
+
+def test_merge_joins_key_clusters_and_keeps_correctness():
+    samples = [{"k": k, "text": t} for k, t in enumerate([" 18", " XVIII", " 17", " XVIII", " seventeen"])]
+
+    def merge(q, spans):  # roman numerals are beyond the key normalizers: a pairwise method joins them
+        return greedy_clusters(q, spans, lambda a, b: _number(a).replace("xviii", "18") == _number(b))
+
+    plain = answer_set_open(Q, samples, 5, False)
+    merged = answer_set_open(Q, samples, 5, False, merge=merge)
+    assert [c["count"] for c in plain["classes"]] == [2, 2, 1]  # 17 (x2), xviii (x2), 18
+    top = merged["classes"][0]
+    assert (top["count"], top["correct"], top["f"]) == (3, True, 0.6)
+    assert [c["count"] for c in merged["classes"]] == [3, 2]
+    assert as_claim(" 18 ") == "The correct answer is 18"
