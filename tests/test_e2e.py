@@ -211,3 +211,33 @@ def fresh_start(proj: Path) -> None:
     shutil.rmtree(proj / "data/cache")
     for f in (proj / "data/samples").glob("calibration.*"):
         f.unlink()
+
+
+def test_open_answer_pipeline_end_to_end(tmp_path, tiny_model_dir):
+    """Open answers through every stage: free samples, numeric normalization, SFT targets from the clusters, the
+    distilled model and all baselines judged by the same normalizers; no domain-shift datasets."""
+    data = tmp_path / "arith"
+    data.mkdir()
+    for split, lo in (("train", 0), ("validation", 40), ("test", 50)):
+        with open(data / f"{split}.jsonl", "w") as fh:
+            for i in range(lo, lo + (10 if split == "train" else 4)):
+                a, b = i % 7 + 1, i % 5 + 2
+                fh.write(json.dumps({"id": f"ar/{i}", "question": f"{a} + {b} =", "answer": str(a + b)}) + "\n")
+    proj = make_project(tmp_path, tiny_model_dir, str(data), **{
+        "sample.estimator": "free", "sample.max_new_tokens": 6, "normalize.equivalence": ["numeric", "last_number"],
+        "evaluate.constrain": False, "baselines.greedy.constrain": False, "shift.datasets": [],
+        "prepare.calibration": {"from": "train", "size": 10}})
+    out = _run(["dvc", "repro"], proj).stdout
+    assert "baselines_semantic" in _ran(out) and not any(s.startswith("shift") for s in _ran(out))
+    answers = [json.loads(line) for line in open(proj / "data/answers/calibration.jsonl")]
+    assert len(answers) == 10
+    for a in answers:
+        assert sum(c["count"] for c in a["classes"]) + a["invalid"] == 6
+        assert all(c["index"] is None and c["key"].startswith("number:") for c in a["classes"])
+    sft = [json.loads(line) for line in open(proj / "data/sft/train.jsonl")]
+    for e in sft:  # the target is a cluster member's answer text, then the confidence
+        assert re.fullmatch(r" .+\nConfidence: (very low|low|medium|high|very high)", e["completion"], re.S)
+    for method in ("ud", "teacher", "prompting", "lexical", "ptrue", "pik", "semantic"):
+        assert _metrics(proj, method)["n"] == 4
+    assert "Domain shift" not in (proj / "metrics/summary.md").read_text()
+    assert _ran(_run(["dvc", "repro"], proj).stdout) == set()

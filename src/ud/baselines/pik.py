@@ -21,9 +21,14 @@ class Probe:
         """c: the inverse L2 strength, or "cv" to pick it by 5-fold cross-validated AUROC on (x, y) itself
         (hidden states are wide and calibration splits small, so the strength matters)."""
         y = np.asarray(y, dtype=int)
-        if len(set(y.tolist())) < 2:
-            raise ValueError("P(IK) probe needs both right and wrong answers in the calibration split")
         sc = StandardScaler().fit(x)
+        if len(set(y.tolist())) < 2:  # the model is always wrong (or right): nothing to learn, say so
+            print(f"warning: P(IK) probe: every calibration answer is {'right' if y.all() else 'wrong'}; "
+                  "it predicts that base rate for every answer")
+            rate = float(np.clip(y.mean(), 1e-3, 1 - 1e-3)) if len(y) else 0.5
+            self = cls(sc.mean_, sc.scale_, np.zeros(x.shape[1]), float(np.log(rate / (1 - rate))))
+            self.c, self.degenerate = None, True
+            return self
         z = sc.transform(x)
         if c == "cv":
             with warnings.catch_warnings():  # sklearn 1.9 announces attribute changes we do not rely on
@@ -44,7 +49,8 @@ class Probe:
 
     def to_json(self) -> dict:
         return {"mean": self.mean.tolist(), "scale": self.scale.tolist(), "coef": self.coef.tolist(),
-                "intercept": self.intercept, "C": getattr(self, "c", None)}
+                "intercept": self.intercept, "C": getattr(self, "c", None),
+                "degenerate": getattr(self, "degenerate", False)}
 
     @classmethod
     def from_json(cls, d: dict) -> Probe:

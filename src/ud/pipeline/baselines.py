@@ -117,6 +117,7 @@ def pik(p: dict) -> dict:
     probs = probe(_load_features(features_file("test")))
     cost = _greedy_cost(test, extra_seconds=test[0]["feature_seconds"] if test else 0.0, extra_passes=1)
     metrics, rel = score_method("pik", test, probs, probs, p["bins"], cost)
+    metrics["probe"] = {"C": probe.to_json()["C"], "degenerate": probe.to_json()["degenerate"]}
     write_method("pik", metrics, rel)
     return metrics
 
