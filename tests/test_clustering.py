@@ -110,3 +110,15 @@ def test_merge_joins_key_clusters_and_keeps_correctness():
     assert (top["count"], top["correct"], top["f"]) == (3, True, 0.6)
     assert [c["count"] for c in merged["classes"]] == [3, 2]
     assert as_claim(" 18 ") == "The correct answer is 18"
+
+
+def test_embedding_prefilter_only_rules_pairs_out(tiny_model_dir, tiny_nli):
+    from ud.clustering import Prefilter
+
+    pre = Prefilter(tiny_model_dir, threshold=0.999)
+    assert pre.maybe_same("The correct answer is 5", "The correct answer is 5")  # cosine 1
+    assert pre.embed("x").shape == pre.embed("y z").shape and abs(float(pre.embed("x").norm()) - 1) < 1e-5
+    model, tok = tiny_nli
+    nli = NLIClusterer("tiny", model=model, tokenizer=tok, prefilter=Prefilter(tiny_model_dir, threshold=1.01))
+    nli.labels = lambda pairs: [2 for _ in pairs]  # NLI would say "entailment" to everything ...
+    assert nli(Q, ["5", "6"]) == [1, 2] and nli.calls == 0  # ... but the prefilter rules every pair out first
