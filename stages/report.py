@@ -2,4 +2,4 @@
 from ud import report
 from ud.stage import run_stage
 
-run_stage(lambda p: print(report.write()))
+run_stage(lambda p: print(report.write(shift_datasets=p["shift"]["datasets"])))
