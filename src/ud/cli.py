@@ -72,9 +72,9 @@ def sample(split: str = typer.Argument("calibration"), params: str = PARAMS):
 @app.command()
 def greedy(split: str = typer.Argument("calibration"), params: str = PARAMS):
     """The base model's greedy answers and P(IK) features for a split (data/greedy/<split>.*)."""
-    from ud.pipeline import baselines
+    from ud.pipeline.baselines import greedy as stage
 
-    _call(baselines.greedy, _params(params, check_model=True), split)
+    _call(stage.run, _params(params, check_model=True), split)
 
 
 @app.command()
@@ -123,14 +123,12 @@ for _name, _doc in (
 def baseline(method: str = typer.Argument(..., help="prompting | teacher | lexical | ptrue | pik | semantic"),
              params: str = PARAMS):
     """Run one baseline on the test split (metrics/<method>.json); lexical/ptrue/pik need `ud greedy` first."""
-    from ud.pipeline import baselines
+    from ud.pipeline.baselines import METHODS, run
 
-    fns = {"prompting": baselines.prompting, "teacher": baselines.teacher, "lexical": baselines.lexical,
-           "ptrue": baselines.ptrue, "pik": baselines.pik, "semantic": baselines.semantic}
-    if method not in fns:
-        typer.secho(f"error: unknown baseline {method!r}; known: {sorted(fns)}", fg="red", err=True)
+    if method not in METHODS:
+        typer.secho(f"error: unknown baseline {method!r}; known: {sorted(METHODS)}", fg="red", err=True)
         raise typer.Exit(2)
-    _call(fns[method], _params(params))
+    _call(run, method, _params(params))
 
 
 @app.command()

@@ -11,9 +11,13 @@ SAMPLES_DIR = Path("data/samples")
 ANSWERS_DIR = Path("data/answers")
 SFT_FILE = Path("data/sft/train.jsonl")
 EVAL_DIR = Path("data/eval")
+GREEDY_DIR = Path("data/greedy")
+SHIFT_DIR = Path("data/shift")
 CALIBRATOR = Path("models/calibrator.json")
 BINNER = Path("models/binner.json")
 UD_MODEL = Path("models/ud")
+PIK_PROBE = Path("models/pik_probe.json")
+LEXICAL_CALIBRATOR = Path("models/lexical_calibrator.json")
 METRICS = Path("metrics")
 PLOTS = Path("metrics/plots")
 
@@ -34,6 +38,18 @@ def answers_file(split: str) -> Path:
     return ANSWERS_DIR / f"{split}.jsonl"
 
 
+def greedy_file(split: str) -> Path:
+    return GREEDY_DIR / f"{split}.jsonl"
+
+
+def features_file(split: str) -> Path:
+    return GREEDY_DIR / f"{split}.features.safetensors"
+
+
+def shift_questions(dataset: str) -> list[dict]:
+    return list(io.read_jsonl(SHIFT_DIR / dataset.replace(":", "_") / "test.jsonl"))
+
+
 def questions(split: str) -> list[dict]:
     return list(io.read_jsonl(split_file(split)))
 
@@ -49,21 +65,3 @@ def write_method(method: str, metrics: dict, rel: list[dict], preds: list[dict] 
         io.write_jsonl(EVAL_DIR / f"{method}.jsonl", preds)
     shown = {k: metrics[k] for k in ("n", "auroc", "accuracy", "high_acc", "high_pct", "ece", "invalid_rate")}
     print(f"{method}: {shown}")
-
-
-GREEDY_DIR = Path("data/greedy")
-SHIFT_DIR = Path("data/shift")
-PIK_PROBE = Path("models/pik_probe.json")
-LEXICAL_CALIBRATOR = Path("models/lexical_calibrator.json")
-
-
-def greedy_file(split: str) -> Path:
-    return GREEDY_DIR / f"{split}.jsonl"
-
-
-def features_file(split: str) -> Path:
-    return GREEDY_DIR / f"{split}.features.safetensors"
-
-
-def shift_questions(dataset: str) -> list[dict]:
-    return list(io.read_jsonl(SHIFT_DIR / dataset.replace(":", "_") / "test.jsonl"))

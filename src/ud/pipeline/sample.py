@@ -20,15 +20,16 @@ from ud.pipeline.paths import questions, samples_file, samples_meta
 CACHE_DIR = Path("data/cache/samples")
 
 
-def definition(p: dict, ref, backend_name: str) -> dict:
-    """Everything that decides what a sample is, except how many are drawn."""
+def definition(p: dict, ref, backend_name: str, estimator: str | None = None, adaptive: bool = True) -> dict:
+    """Everything that decides what a sample is, except how many are drawn. `estimator` / `adaptive=False`
+    override sample.estimator / sample.adaptive (inference-time sampling draws the same samples, never stopping)."""
     s = p["sample"]
     return {
         "model": {"id": p["model"]["id"], "revision": ref.revision, "dtype": p["model"].get("dtype", "float32")},
         "prompt": p["prompt"], "seed": p["seed"], "backend": backend_name,
-        "sample": {k: s[k] for k in ("estimator", "temperature", "top_p", "max_new_tokens", "exact_score", "chunk",
-                                     "block")},
-        "adaptive": s["adaptive"] if s["adaptive"]["enabled"] else None,
+        "sample": {**{k: s[k] for k in ("temperature", "top_p", "max_new_tokens", "exact_score", "chunk", "block")},
+                   "estimator": estimator or s["estimator"]},
+        "adaptive": s["adaptive"] if adaptive and s["adaptive"]["enabled"] else None,
     }
 
 

@@ -36,21 +36,21 @@ def evaluate(p: dict, dataset: str) -> dict:
     from ud.binning import Binner
     from ud.calibrate import Calibrator
     from ud.evaluate import predict, score
-    from ud.pipeline.baselines import _greedy_cost, greedy
+    from ud.pipeline.baselines import greedy
     from ud.prompts import Format
     from ud.train import load_trained
 
     d = folder(dataset)
     qs = list(io.read_jsonl(d / "test.jsonl"))
     # base model: greedy answers + features, then the in-domain lexical calibrator and P(IK) probe
-    greedy(p, f"shift:{dataset}", qs, out=(d / "greedy.jsonl", d / "features.safetensors"))
+    greedy.run(p, f"shift:{dataset}", qs, out=(d / "greedy.jsonl", d / "features.safetensors"))
     recs = list(io.read_jsonl(d / "greedy.jsonl"))
     cal = Calibrator.from_json(io.read_json(LEXICAL_CALIBRATOR))
     raw = [mean_token_probability(r) for r in recs]
-    results = {"lexical": score_method("lexical", recs, cal(raw), raw, p["bins"], _greedy_cost(recs))}
+    results = {"lexical": score_method("lexical", recs, cal(raw), raw, p["bins"], greedy.cost(recs))}
     probe = Probe.from_json(io.read_json(PIK_PROBE))
     probs = probe(load_file(str(d / "features.safetensors"))["hidden"])
-    results["pik"] = score_method("pik", recs, probs, probs, p["bins"], _greedy_cost(recs, extra_passes=1))
+    results["pik"] = score_method("pik", recs, probs, probs, p["bins"], greedy.cost(recs, extra_passes=1))
     # the distilled model, exactly as in `evaluate`
     fmt = Format.from_params(p)
     from ud.backends.hf import HFBackend
