@@ -5,6 +5,7 @@
   ud profile NAME             apply profiles/NAME.yaml as params.yaml (then `dvc repro`)
   ud show                     the metrics of every method side by side
   ud ask "question" -c A -c B the distilled model answers one question and says how confident it is
+  ud claims distill | train | evaluate   multi-claim outputs (Appendix A.2) on a JSONL of documents
 """
 
 from __future__ import annotations
@@ -194,6 +195,61 @@ def ask(question: str, choice: list[str] = typer.Option(..., "--choice", "-c", h
                    constrain=p["evaluate"]["constrain"], max_new_tokens=p["evaluate"]["max_new_tokens"])[0]
     ans = choice[pred["answer_index"]] if pred["answer_index"] is not None else "(no valid option)"
     typer.echo(f"{ans} [{pred['label'] or 'confidence unreadable'} confidence]")
+
+
+# ---- multi-claim outputs (Appendix A.2) --------------------------------------------------------------------------
+claims_app = typer.Typer(no_args_is_help=True, help="Multi-claim outputs (Appendix A.2): documents -> claims, each "
+                         "with its own confidence. Documents: JSONL {id, document, facts (reference claims, optional)}.")
+app.add_typer(claims_app, name="claims")
+_NORMALIZER = typer.Option(["text"], "--equivalence", "-e", help="key normalizers, in order (repeat)")
+_CLUSTER = typer.Option("none", help="pairwise clustering after the keys: none | nli | judge")
+_NLI = typer.Option(None, help="HF NLI model id/folder for --cluster nli")
+_JUDGE = typer.Option(None, help="local chat model for --cluster judge")
+
+
+@claims_app.command("distill")
+def claims_distill(documents: str, out: str, model: str = typer.Option("smollm2-135m-instruct", help="model id"),
+                   n: int = typer.Option(20, "-n", min=1, help="samples per document"),
+                   seed: int = 0, max_claims: int = typer.Option(5, min=1), temperature: float = 1.0,
+                   top_p: float = 1.0, max_new_tokens: int = typer.Option(256, min=1),
+                   chunk: int = typer.Option(4, min=1, help="documents decoded together"),
+                   equivalence: list[str] = _NORMALIZER, cluster: str = _CLUSTER, nli_model: str = _NLI,
+                   judge_model: str = _JUDGE, calibrate: str = "isotonic", bins: int = typer.Option(5, min=2),
+                   binning: str = "fixed", sets: int = typer.Option(1, min=1, help="SFT targets per document"),
+                   dtype: str = "float32"):
+    """Sample N claim sets per document, cluster equal claims, calibrate their frequencies, write SFT targets."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from ud.pipeline import claims
+
+    _call(lambda: claims.distill(documents, out, model_id=model, n=n, seed=seed, max_claims=max_claims,
+                                 temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, chunk=chunk,
+                                 normalizers=equivalence, cluster=cluster, nli_model=nli_model, calibrate=calibrate,
+                                 bins=bins, binning=binning, sets=sets, dtype=dtype, judge_model=judge_model))
+
+
+@claims_app.command("train")
+def claims_train(out: str, model: str = typer.Option("smollm2-135m-instruct", help="base model id"),
+                 params: str = PARAMS):
+    """Fine-tune on OUT/sft.jsonl (the `train` section of the params file) -> OUT/model."""
+    from ud.pipeline import claims
+
+    p = _params(params)
+    _call(claims.train, out, model, p["train"], p["seed"])
+
+
+@claims_app.command("evaluate")
+def claims_evaluate(documents: str, out: str,
+                    base: str = typer.Option(None, help="evaluate this base model instead of OUT/model"),
+                    equivalence: list[str] = _NORMALIZER, cluster: str = _CLUSTER, nli_model: str = _NLI,
+                    judge_model: str = _JUDGE, max_claims: int = typer.Option(5, min=1),
+                    max_new_tokens: int = typer.Option(256, min=1), batch_size: int = typer.Option(8, min=1)):
+    """One greedy generation per document; per-claim AUROC / accuracy / ECE against the reference facts."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from ud.pipeline import claims
+
+    _call(lambda: claims.evaluate(documents, out, base=base, normalizers=equivalence, cluster=cluster,
+                                  nli_model=nli_model, max_claims=max_claims, max_new_tokens=max_new_tokens,
+                                  batch_size=batch_size, judge_model=judge_model))
 
 
 if __name__ == "__main__":
