@@ -82,6 +82,24 @@ def test_ptrue_reads_the_probability_of_the_true_option(tiny, questions):
     assert tok.decode([a]).strip() == "A" and tok.decode([bb]).strip() == "B"
 
 
+def test_ptrue_shared_prefix_equals_full_passes(tiny, questions):
+    """The few-shot prefix's KV, computed once and shared by a right-padded batch, gives each prompt's full-pass
+    score; prompts whose tokens do not extend the prefix's fall back to full passes."""
+    model, tok = tiny
+    b = HFBackend(model, tok)
+    shots = ptrue.shots_text([(questions[1], "x", True), (questions[2], "y", False)])
+    prompts = [shots + ptrue.block(q, ans) for q, ans in zip(questions, ["42", "a much longer proposed answer", "7"])]
+    full = [ptrue.p_true(b, [p])[0] for p in prompts]
+    prefix = ptrue.SharedPrefix(b, shots)
+    assert all(prefix.covers(tok(p + " (")["input_ids"]) for p in prompts)  # the shared path is taken
+    assert ptrue.p_true(b, prompts, prefix) == pytest.approx(full, abs=1e-5)
+    other = ptrue.SharedPrefix(b, "Something else entirely.")
+    assert ptrue.p_true(b, prompts, other) == pytest.approx(full, abs=1e-5)  # not covered: full passes
+    scores, _ = ptrue.run(b, questions, [{"text": "42"}, {"text": "a much longer proposed answer"}, {"text": "7"}],
+                          [(questions[1], "x", True), (questions[2], "y", False)], batch_size=2)
+    assert scores == pytest.approx(full, abs=1e-5)
+
+
 def test_pik_probe_learns_correctness_encoded_in_hidden_states():
     rng = np.random.default_rng(1)
     x = rng.normal(size=(600, 32))
