@@ -12,6 +12,7 @@ OUT/ (one folder per run):
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 from ud import io
@@ -112,6 +113,9 @@ def distill(docs_path: str, out: str, *, model_id: str, n: int, seed: int, max_c
     summary = dict(res["summary"], reused_samples=len(done), model=model_id, n=n)
     io.write_json(out_dir / "summary.json", summary)
     print(f"claims distill: {summary}")
+    if summary["samples"] and summary["invalid_rate"] == 1.0:
+        print(f"warning: none of the {summary['samples']} samples holds a JSON 'claims' list ({samples_path} keeps "
+              f"them): {model_id} does not follow the A.2 format; use an instruction-following model", file=sys.stderr)
     return summary
 
 
