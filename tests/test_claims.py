@@ -67,13 +67,15 @@ class FakeBackend:
      ["bare string claim", "spaced out"]),
     ('{"other": 1} then {"claims": [{"text": "second object"}]}', ["second object"]),
     (_json("Same.", "same."), ["Same."]),
+    ('```json\n[{"text": "bare array", "confidence": 0.9}, {"text": "of claims"}]\n```', ["bare array", "of claims"]),
     ('{"claims": []}', []),
 ])
 def test_parse_reads_claims_from_json_anywhere_in_the_text(text, expected):
     assert [c["text"] for c in claims.parse(text)] == expected
 
 
-@pytest.mark.parametrize("text", ["no json here", '{"claims": "not a list"}', '{"claims": [1, 2', "[]"])
+@pytest.mark.parametrize("text", ["no json here", '{"claims": "not a list"}', '{"claims": [1, 2', "[]", "[1, 2]",
+                                  '[{"no_text": 1}]'])
 def test_parse_returns_none_for_invalid_output(text):
     assert claims.parse(text) is None
 
@@ -82,6 +84,10 @@ def test_label_index_reads_verbal_confidences_loosely():
     labels = ["very low", "low", "medium", "high", "very high"]
     assert [claims.label_index(x, labels) for x in ("VERY HIGH", "very-high", "Very  high", "medium", "sure", None)] \
         == [4, 4, 4, 2, None, None]
+    edges = Binner.fixed(5).edges  # numbers a model writes instead of words land in their bin
+    assert [claims.label_index(x, labels, edges) for x in ("0.9", "0.1", "1", "55%", "1.5", "high")] \
+        == [4, 0, 4, 2, None, 3]
+    assert claims.label_index("0.9", labels) is None  # without edges a number names no bin
 
 
 def test_cluster_counts_each_sample_once_and_marks_facts_correct():

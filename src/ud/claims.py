@@ -45,24 +45,37 @@ def render(backend, text: str) -> str:
 
 
 # ---- parsing ----------------------------------------------------------------------------------------------------
-def _json_objects(text: str):
-    """Every JSON object embedded in text (code fences and chatter around it are skipped)."""
+def _json_values(text: str):
+    """Every JSON object or array embedded in text (code fences and chatter around it are skipped); an array's
+    own objects are not yielded again."""
     decoder = json.JSONDecoder()
-    for m in re.finditer(r"\{", text):
+    end = 0
+    for m in re.finditer(r"[\[{]", text):
+        if m.start() < end:
+            continue
         try:
-            obj, _ = decoder.raw_decode(text, m.start())
+            obj, end = decoder.raw_decode(text, m.start())
         except ValueError:
             continue
-        if isinstance(obj, dict):
-            yield obj
+        yield obj
+
+
+def _claim_list(obj) -> list | None:
+    """{"claims": [...]}, or a bare array of claim objects (a common variant: the same claims without the
+    wrapper); anything else is not a claims list."""
+    if isinstance(obj, dict):
+        return obj["claims"] if isinstance(obj.get("claims"), list) else None
+    if isinstance(obj, list) and obj and all(isinstance(c, dict) and "text" in c for c in obj):
+        return obj
+    return None
 
 
 def parse(text: str) -> list[dict] | None:
-    """[{text, confidence}] from the first JSON object with a `claims` list; None when there is none (invalid).
+    """[{text, confidence}] from the first JSON claims list; None when there is none (an invalid generation).
     Claims without text are dropped; a claim repeated within one generation is kept once."""
-    for obj in _json_objects(text):
-        claims = obj.get("claims")
-        if not isinstance(claims, list):
+    for obj in _json_values(text):
+        claims = _claim_list(obj)
+        if claims is None:
             continue
         out, seen = [], set()
         for c in claims:
@@ -86,14 +99,22 @@ def dumps(claims: list[dict]) -> str:
                       ensure_ascii=False)
 
 
-def label_index(label: str | None, labels: list[str]) -> int | None:
-    """Bin index of a verbal confidence ("VERY HIGH" -> "very high"); None when it names no bin."""
+def label_index(label: str | None, labels: list[str], edges: list[float] | None = None) -> int | None:
+    """Bin index of a verbal confidence ("VERY HIGH" -> "very high") or, given the bin edges, of a number a model
+    wrote instead ("0.9", "90%" -> the bin holding 0.9); None when it names no bin."""
     if label is None:
         return None
     norm = " ".join(re.sub(r"[_\-]", " ", label).lower().split())
     for i, name in enumerate(labels):
         if norm == " ".join(name.lower().split()):
             return i
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*(%?)", norm)
+    if edges is not None and m:
+        p = float(m.group(1)) / (100 if m.group(2) else 1)
+        if 0.0 <= p <= 1.0:
+            import bisect
+
+            return min(bisect.bisect_right(edges, p) - 1, len(edges) - 2)
     return None
 
 
@@ -222,13 +243,15 @@ def build_examples(docs: dict[str, dict], claim_sets: list[dict], parsed: dict[s
 
 
 # ---- evaluation ------------------------------------------------------------------------------------------------
-def score(doc: dict, text: str, labels: list[str], equivalence: ClaimEquivalence) -> dict:
+def score(doc: dict, text: str, labels: list[str], equivalence: ClaimEquivalence,
+          edges: list[float] | None = None) -> dict:
     """One generation: its claims, each with the bin its confidence names (None: unreadable) and correctness."""
     claims = parse(text)
     if claims is None:
         return {"qid": doc["id"], "invalid": True, "claims": [], "text": text}
     return {"qid": doc["id"], "invalid": False, "text": text,
-            "claims": [{"text": c["text"], "confidence": c["confidence"], "bin": label_index(c["confidence"], labels),
+            "claims": [{"text": c["text"], "confidence": c["confidence"],
+                        "bin": label_index(c["confidence"], labels, edges),
                         "correct": judge(c["text"], doc, equivalence)} for c in claims]}
 
 

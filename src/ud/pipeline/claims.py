@@ -35,16 +35,22 @@ def load_documents(path: str) -> list[dict]:
 
 
 def equivalence_from(normalizers: list[str], cluster: str | None, nli_model: str | None = None,
-                     rule: str = "no_contradiction", judge_model: str | None = None):
+                     rule: str = "no_contradiction", judge_model: str | None = None, prefilter: str | None = None,
+                     threshold: float = 0.5):
+    """Claim equivalence: key normalizers, then NLI or an LLM judge on the pairs an optional embedding prefilter
+    lets through (cosine >= threshold)."""
     from ud.claims import ClaimEquivalence
+    from ud.clustering import Prefilter
+    from ud.pipeline.normalize import embedding_path
 
     pairwise = None
+    pre = Prefilter(embedding_path(prefilter), threshold) if prefilter and cluster not in (None, "none") else None
     if cluster == "nli":
         from ud.clustering import NLIClusterer
 
         if not nli_model:
             raise DataError("--cluster nli needs --nli-model (an HF NLI sequence classifier, e.g. microsoft/deberta-large-mnli)")
-        pairwise = NLIClusterer(nli_model, rule).equivalent
+        pairwise = NLIClusterer(nli_model, rule, prefilter=pre).equivalent
     elif cluster == "judge":
         from ud.backends import make
         from ud.clustering import JudgeClusterer
@@ -52,7 +58,7 @@ def equivalence_from(normalizers: list[str], cluster: str | None, nli_model: str
         if not judge_model:
             raise DataError("--cluster judge needs --judge-model (a local chat model)")
         backend, _ = make("hf", judge_model, chat=True)
-        judge = JudgeClusterer(backend)
+        judge = JudgeClusterer(backend, prefilter=pre)
         judge.question = "what are the key facts of the document?"  # E.3 asks about a question; claims answer this
         pairwise = judge.equivalent
     elif cluster not in (None, "none"):
@@ -71,7 +77,7 @@ def _backend(model_id: str, dtype: str = "float32"):
 def distill(docs_path: str, out: str, *, model_id: str, n: int, seed: int, max_claims: int, temperature: float,
             top_p: float, max_new_tokens: int, chunk: int, normalizers: list[str], cluster: str | None,
             nli_model: str | None, calibrate: str, bins: int, binning: str, sets: int, dtype: str = "float32",
-            judge_model: str | None = None) -> dict:
+            judge_model: str | None = None, prefilter: str | None = None, threshold: float = 0.5) -> dict:
     from tqdm import tqdm
 
     from ud import claims
@@ -103,7 +109,8 @@ def distill(docs_path: str, out: str, *, model_id: str, n: int, seed: int, max_c
         records = claims.draw(backend, docs, n, seed, max_claims=max_claims, temperature=temperature, top_p=top_p,
                               max_new_tokens=max_new_tokens, chunk=chunk, done=done, on_chunk=append,
                               progress=bar.update)
-    eq = equivalence_from(normalizers, cluster, nli_model, judge_model=judge_model)
+    eq = equivalence_from(normalizers, cluster, nli_model, judge_model=judge_model, prefilter=prefilter,
+                          threshold=threshold)
     res = claims.distill(docs, records, eq, calibrate=calibrate, bins=bins, binning=binning, sets=sets,
                          max_claims=max_claims, seed=seed, chat=backend.chat)
     io.write_jsonl(out_dir / "claims.jsonl", res["claim_sets"])
@@ -140,7 +147,7 @@ def train(out: str, model_id: str, cfg: dict, seed: int) -> dict:
 
 def evaluate(docs_path: str, out: str, *, base: str | None, normalizers: list[str], cluster: str | None,
              nli_model: str | None, max_claims: int, max_new_tokens: int, batch_size: int,
-             judge_model: str | None = None) -> dict:
+             judge_model: str | None = None, prefilter: str | None = None, threshold: float = 0.5) -> dict:
     """Greedy generation per document by the distilled model (OUT/model) or, with `base`, a base model asked the
     same; every claim scored against the reference facts."""
     from tqdm import tqdm
@@ -161,13 +168,14 @@ def evaluate(docs_path: str, out: str, *, base: str | None, normalizers: list[st
         model, tok, _ = load_trained(str(out_dir / "model"))
         backend = HFBackend(model, tok, chat=tok.chat_template is not None)
         method = "claims_ud"
-    eq = equivalence_from(normalizers, cluster, nli_model, judge_model=judge_model)
+    eq = equivalence_from(normalizers, cluster, nli_model, judge_model=judge_model, prefilter=prefilter,
+                          threshold=threshold)
     scored = []
     for i in tqdm(range(0, len(docs), batch_size), desc=f"{method} evaluate", unit="batch"):
         batch = docs[i:i + batch_size]
         prompts = [claims.render(backend, claims.prompt(d, max_claims, binner.labels)) for d in batch]
         gens = backend.generate(prompts, 1, do_sample=False, max_new_tokens=max_new_tokens)
-        scored.extend(claims.score(d, g[0].text, binner.labels, eq) for d, g in zip(batch, gens))
+        scored.extend(claims.score(d, g[0].text, binner.labels, eq, binner.edges) for d, g in zip(batch, gens))
     metrics, rel = claims.metrics(method, scored, binner)
     io.write_jsonl(out_dir / f"{method}.eval.jsonl", scored)
     io.write_json(out_dir / f"{method}.metrics.json", metrics)
