@@ -317,7 +317,11 @@ def distill(docs: list[dict], records: list[dict], equivalence: ClaimEquivalence
         by_doc.setdefault(r["qid"], []).append(r)
     parsed = {d["id"]: [parse(r["text"]) for r in sorted(by_doc.get(d["id"], []), key=lambda r: r["k"])]
               for d in docs}
-    claim_sets = [cluster(d, parsed[d["id"]], equivalence, seed) for d in docs]
+    from tqdm import tqdm
+
+    # pairwise equivalence (NLI / judge) can dominate the run: show it
+    claim_sets = [cluster(d, parsed[d["id"]], equivalence, seed)
+                  for d in tqdm(docs, desc="claims cluster", unit="doc", disable=equivalence.pairwise is None)]
     f, y = points(claim_sets)
     known = len(f) > 0  # without reference facts the frequencies are the confidences (no calibrator to fit)
     calibrator = Calibrator(calibrate).fit(f, y) if known else Calibrator("none")

@@ -3,6 +3,7 @@
 OUT/ (one folder per run):
   samples.jsonl     {qid, k, seed, text, n_tokens, finish}, appended chunk by chunk: a killed run resumes from it
   samples.meta.json what decides a sample (model, seed, prompt, generation settings); a mismatch is an error
+  judge.jsonl       LLM-judge decisions (--cluster judge), appended as made: a rerun asks only new pairs
   claims.jsonl      per document: claim clusters {key, text, count, f, correct, fact, sample_ks, surface_forms}
   calibrator.json binner.json sft.jsonl summary.json
   model/            `ud claims train` (the training settings of params.yaml's `train` section)
@@ -36,9 +37,9 @@ def load_documents(path: str) -> list[dict]:
 
 def equivalence_from(normalizers: list[str], cluster: str | None, nli_model: str | None = None,
                      rule: str = "no_contradiction", judge_model: str | None = None, prefilter: str | None = None,
-                     threshold: float = 0.5):
+                     threshold: float = 0.5, judge_cache: Path | None = None):
     """Claim equivalence: key normalizers, then NLI or an LLM judge on the pairs an optional embedding prefilter
-    lets through (cosine >= threshold)."""
+    lets through (cosine >= threshold). Judge decisions are appended to `judge_cache` as they are made."""
     from ud.claims import ClaimEquivalence
     from ud.clustering import Prefilter
     from ud.pipeline.normalize import embedding_path
@@ -58,7 +59,7 @@ def equivalence_from(normalizers: list[str], cluster: str | None, nli_model: str
         if not judge_model:
             raise DataError("--cluster judge needs --judge-model (a local chat model)")
         backend, _ = make("hf", judge_model, chat=True)
-        judge = JudgeClusterer(backend, prefilter=pre)
+        judge = JudgeClusterer(backend, judge_cache, prefilter=pre)
         judge.question = "what are the key facts of the document?"  # E.3 asks about a question; claims answer this
         pairwise = judge.equivalent
     elif cluster not in (None, "none"):
@@ -110,7 +111,7 @@ def distill(docs_path: str, out: str, *, model_id: str, n: int, seed: int, max_c
                               max_new_tokens=max_new_tokens, chunk=chunk, done=done, on_chunk=append,
                               progress=bar.update)
     eq = equivalence_from(normalizers, cluster, nli_model, judge_model=judge_model, prefilter=prefilter,
-                          threshold=threshold)
+                          threshold=threshold, judge_cache=out_dir / "judge.jsonl")
     res = claims.distill(docs, records, eq, calibrate=calibrate, bins=bins, binning=binning, sets=sets,
                          max_claims=max_claims, seed=seed, chat=backend.chat)
     io.write_jsonl(out_dir / "claims.jsonl", res["claim_sets"])
@@ -169,7 +170,7 @@ def evaluate(docs_path: str, out: str, *, base: str | None, normalizers: list[st
         backend = HFBackend(model, tok, chat=tok.chat_template is not None)
         method = "claims_ud"
     eq = equivalence_from(normalizers, cluster, nli_model, judge_model=judge_model, prefilter=prefilter,
-                          threshold=threshold)
+                          threshold=threshold, judge_cache=out_dir / "judge.jsonl")
     scored = []
     for i in tqdm(range(0, len(docs), batch_size), desc=f"{method} evaluate", unit="batch"):
         batch = docs[i:i + batch_size]
