@@ -256,3 +256,25 @@ def test_cli_distill_then_evaluate_a_base_model(tmp_path, monkeypatch):
     assert m["n"] == 4 and m["auroc"] == 1.0 and m["accuracy"] == 0.5 and m["invalid_generations"] == 0
     r = runner.invoke(app, ["claims", "distill", str(tmp_path / "missing.jsonl"), str(out)], env={"COLUMNS": "200"})
     assert r.exit_code == 2 and "missing.jsonl" in r.output
+
+
+def test_claim_judge_uses_its_own_prompt_and_verdict_words(tmp_path):
+    from ud.clustering import JudgeClusterer
+
+    class Judge:  # "same" when both statements mention Caltech
+        chat = False
+        prompts = []
+
+        def generate(self, prompts, n, **kw):
+            self.prompts.extend(prompts)
+            p = prompts[0]
+            return [[Generation(" Same." if p.count("Caltech") == 2 else "different", 2, 0.0, 0.0, "stop", [])]]
+
+    j = JudgeClusterer(Judge(), tmp_path / "judge.jsonl", prompt=claims.JUDGE_PROMPT, verdicts=claims.JUDGE_VERDICTS)
+    eq = ClaimEquivalence(["text"], j.equivalent)
+    parsed = [[{"text": "Caltech made solar flares."}], [{"text": WRONG}]]
+    cs = claims.cluster(DOC, parsed, eq)
+    assert cs["classes"][0]["fact"] == FLARES and cs["classes"][0]["count"] == 1  # "same" joined the fact
+    assert all(p.startswith("Here are two statements summarizing a document") for p in Judge.prompts)
+    keys = [json.loads(line)["key"] for line in (tmp_path / "judge.jsonl").read_text().splitlines()]
+    assert keys and all(json.loads(k)[0] == claims.JUDGE_PROMPT for k in keys)  # cached under this prompt

@@ -29,6 +29,13 @@ PROMPT = ("Read the following document and summarize at most {max_claims} key fa
           "with the field 'claims', which is a list of objects containing 'text' and 'confidence'.{labels}\n\n"
           "Document: {document}")
 LABELS_HINT = " Each confidence is one of: {labels}."
+# The LLM-judge prompt for claims. Appendix E.3 asks whether two *answers to a question* are equivalent; two claims
+# about one document are both "answers", and a 1.5B judge (Qwen2.5-Coder-1.5B) called clear paraphrases
+# "contradictory" under it, while it told 5 of 7 hand-checked claim pairs right with this one.
+JUDGE_PROMPT = ("Here are two statements summarizing a document:\nStatement 1: {text1}\nStatement 2: {text2}\n"
+                "Do the two statements state the same fact (paraphrases of each other), or different facts? "
+                "Respond only with 'same' or 'different'.")
+JUDGE_VERDICTS = ("same", "different")
 
 
 def prompt(doc: dict, max_claims: int = 5, labels: list[str] | None = None) -> str:

@@ -111,11 +111,14 @@ class NLIClusterer:
 
 
 class JudgeClusterer:
-    """Appendix E.3 with a local causal LM; decisions are cached in a JSONL file (one line per new decision)."""
+    """Appendix E.3 with a local causal LM; decisions are cached in a JSONL file (one line per new decision).
+    Another prompt (with {question}, {text1}, {text2}) and its two verdict words can be given, e.g. for claims."""
 
     def __init__(self, backend, cache_file: str | os.PathLike | None = None, max_new_tokens: int = 4,
-                 prefilter: Prefilter | None = None):
+                 prefilter: Prefilter | None = None, prompt: str = JUDGE_PROMPT,
+                 verdicts: tuple[str, str] = ("equivalent", "contradict")):
         self.backend, self.max_new_tokens, self.prefilter = backend, max_new_tokens, prefilter
+        self.prompt, (self.same, self.apart) = prompt, verdicts
         self.cache_file = Path(cache_file) if cache_file else None
         self.cache: dict[str, bool] = {}
         if self.cache_file and self.cache_file.exists():
@@ -129,16 +132,17 @@ class JudgeClusterer:
         self.question = ""
 
     def decide(self, a: str, b: str) -> bool:
-        key = json.dumps([self.question, a, b])
+        # the default prompt's keys stay as they were (existing caches remain valid); others carry the prompt
+        key = json.dumps([self.question, a, b] if self.prompt == JUDGE_PROMPT else [self.prompt, self.question, a, b])
         if key not in self.cache:
-            prompt = JUDGE_PROMPT.format(question=self.question, text1=a, text2=b)
+            prompt = self.prompt.format(question=self.question, text1=a, text2=b)
             if self.backend.chat:
                 prompt = self.backend.tok.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
                                                               add_generation_prompt=True)
             text = self.backend.generate([prompt], 1, do_sample=False, max_new_tokens=self.max_new_tokens)[0][0].text
             self.calls += 1
             verdict = text.strip().lower()
-            self.cache[key] = verdict.startswith("equiv") or ("equivalent" in verdict and "contradict" not in verdict)
+            self.cache[key] = verdict.startswith(self.same) or (self.same in verdict and self.apart not in verdict)
             if self.cache_file:
                 self.cache_file.parent.mkdir(parents=True, exist_ok=True)
                 with open(self.cache_file, "a", encoding="utf-8") as fh:

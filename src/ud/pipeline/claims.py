@@ -59,8 +59,9 @@ def equivalence_from(normalizers: list[str], cluster: str | None, nli_model: str
         if not judge_model:
             raise DataError("--cluster judge needs --judge-model (a local chat model)")
         backend, _ = make("hf", judge_model, chat=True)
-        judge = JudgeClusterer(backend, judge_cache, prefilter=pre)
-        judge.question = "what are the key facts of the document?"  # E.3 asks about a question; claims answer this
+        from ud.claims import JUDGE_PROMPT, JUDGE_VERDICTS
+
+        judge = JudgeClusterer(backend, judge_cache, prefilter=pre, prompt=JUDGE_PROMPT, verdicts=JUDGE_VERDICTS)
         pairwise = judge.equivalent
     elif cluster not in (None, "none"):
         raise DataError(f"--cluster {cluster!r}: expected none, nli or judge")
