@@ -314,6 +314,7 @@ def distill(docs: list[dict], records: list[dict], equivalence: ClaimEquivalence
     """Parse + cluster every document's samples, fit the calibrator and binner on the claims of known correctness,
     and write the SFT examples. Returns {claim_sets, calibrator, binner, examples, summary}."""
     import numpy as np
+    from tqdm import tqdm
 
     from ud.binning import Binner
     from ud.calibrate import Calibrator, cross_fitted
@@ -324,8 +325,6 @@ def distill(docs: list[dict], records: list[dict], equivalence: ClaimEquivalence
         by_doc.setdefault(r["qid"], []).append(r)
     parsed = {d["id"]: [parse(r["text"]) for r in sorted(by_doc.get(d["id"], []), key=lambda r: r["k"])]
               for d in docs}
-    from tqdm import tqdm
-
     # pairwise equivalence (NLI / judge) can dominate the run: show it
     claim_sets = [cluster(d, parsed[d["id"]], equivalence, seed)
                   for d in tqdm(docs, desc="claims cluster", unit="doc", disable=equivalence.pairwise is None)]
