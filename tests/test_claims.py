@@ -81,13 +81,12 @@ def test_parse_returns_none_for_invalid_output(text):
 
 
 def test_label_index_reads_verbal_confidences_loosely():
-    labels = ["very low", "low", "medium", "high", "very high"]
-    assert [claims.label_index(x, labels) for x in ("VERY HIGH", "very-high", "Very  high", "medium", "sure", None)] \
+    binner = Binner.fixed(5)
+    assert [claims.label_index(x, binner) for x in ("VERY HIGH", "very-high", "Very  high", "medium", "sure", None)] \
         == [4, 4, 4, 2, None, None]
-    edges = Binner.fixed(5).edges  # numbers a model writes instead of words land in their bin
-    assert [claims.label_index(x, labels, edges) for x in ("0.9", "0.1", "1", "55%", "1.5", "high")] \
+    # numbers a model writes instead of words land in their bin
+    assert [claims.label_index(x, binner) for x in ("0.9", "0.1", "1", "55%", "1.5", "high")] \
         == [4, 0, 4, 2, None, 3]
-    assert claims.label_index("0.9", labels) is None  # without edges a number names no bin
 
 
 def test_cluster_counts_each_sample_once_and_marks_facts_correct():
@@ -168,8 +167,8 @@ def test_score_and_metrics_per_claim():
     binner = Binner.fixed(5)
     out = json.dumps({"claims": [{"text": FLARES, "confidence": "VERY HIGH"}, {"text": WRONG, "confidence": "low"},
                                  {"text": "Unrelated.", "confidence": "certain"}]})
-    scored = [claims.score(DOC, out, binner.labels, ClaimEquivalence()),
-              claims.score(DOC, "no json", binner.labels, ClaimEquivalence())]
+    scored = [claims.score(DOC, out, binner, ClaimEquivalence()),
+              claims.score(DOC, "no json", binner, ClaimEquivalence())]
     assert [(c["bin"], c["correct"]) for c in scored[0]["claims"]] == [(4, True), (1, False), (None, False)]
     m, rel = claims.metrics("claims_ud", scored, binner)
     # positives {bin 4}, negatives {bin 1, unreadable -> bin 0}: perfectly ranked

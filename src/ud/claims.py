@@ -23,6 +23,7 @@ import re
 from collections.abc import Callable
 
 from ud.equivalence import chain, text_key
+from ud.prompts import parse_confidence
 
 PROMPT = ("Read the following document and summarize at most {max_claims} key facts of the story as a list of claims "
           "(fewer is fine). Keep the claims short, simple, and in canonical format. Return your answer in JSON format "
@@ -106,23 +107,18 @@ def dumps(claims: list[dict]) -> str:
                       ensure_ascii=False)
 
 
-def label_index(label: str | None, labels: list[str], edges: list[float] | None = None) -> int | None:
-    """Bin index of a verbal confidence ("VERY HIGH" -> "very high") or, given the bin edges, of a number a model
-    wrote instead ("0.9", "90%" -> the bin holding 0.9); None when it names no bin."""
+def label_index(label: str | None, binner) -> int | None:
+    """Bin index of a verbal confidence ("VERY HIGH", "very-high" -> "very high") or of a number a model wrote
+    instead ("0.9", "90%" -> the bin holding 0.9); None when it names no bin."""
     if label is None:
         return None
-    norm = " ".join(re.sub(r"[_\-]", " ", label).lower().split())
-    for i, name in enumerate(labels):
-        if norm == " ".join(name.lower().split()):
-            return i
-    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*(%?)", norm)
-    if edges is not None and m:
+    norm = re.sub(r"[_\-]", " ", label)
+    b = parse_confidence(norm, binner.labels)
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*(%?)", norm.strip())
+    if b is None and m:
         p = float(m.group(1)) / (100 if m.group(2) else 1)
-        if 0.0 <= p <= 1.0:
-            import bisect
-
-            return min(bisect.bisect_right(edges, p) - 1, len(edges) - 2)
-    return None
+        b = int(binner.index([p])[0]) if 0.0 <= p <= 1.0 else None
+    return b
 
 
 # ---- equivalence --------------------------------------------------------------------------------------------------
@@ -250,15 +246,13 @@ def build_examples(docs: dict[str, dict], claim_sets: list[dict], parsed: dict[s
 
 
 # ---- evaluation ------------------------------------------------------------------------------------------------
-def score(doc: dict, text: str, labels: list[str], equivalence: ClaimEquivalence,
-          edges: list[float] | None = None) -> dict:
+def score(doc: dict, text: str, binner, equivalence: ClaimEquivalence) -> dict:
     """One generation: its claims, each with the bin its confidence names (None: unreadable) and correctness."""
     claims = parse(text)
     if claims is None:
         return {"qid": doc["id"], "invalid": True, "claims": [], "text": text}
     return {"qid": doc["id"], "invalid": False, "text": text,
-            "claims": [{"text": c["text"], "confidence": c["confidence"],
-                        "bin": label_index(c["confidence"], labels, edges),
+            "claims": [{"text": c["text"], "confidence": c["confidence"], "bin": label_index(c["confidence"], binner),
                         "correct": judge(c["text"], doc, equivalence)} for c in claims]}
 
 

@@ -177,7 +177,7 @@ def evaluate(docs_path: str, out: str, *, base: str | None, normalizers: list[st
         batch = docs[i:i + batch_size]
         prompts = [claims.render(backend, claims.prompt(d, max_claims, binner.labels)) for d in batch]
         gens = backend.generate(prompts, 1, do_sample=False, max_new_tokens=max_new_tokens)
-        scored.extend(claims.score(d, g[0].text, binner.labels, eq, binner.edges) for d, g in zip(batch, gens))
+        scored.extend(claims.score(d, g[0].text, binner, eq) for d, g in zip(batch, gens))
     metrics, rel = claims.metrics(method, scored, binner)
     io.write_jsonl(out_dir / f"{method}.eval.jsonl", scored)
     io.write_json(out_dir / f"{method}.metrics.json", metrics)
