@@ -21,8 +21,9 @@ import time
 import torch
 
 from ud import models, sources
-from ud.backends.hf import HFBackend, SampleRequest
-from ud.estimators import exact_record, option_trie, sample_seed
+from ud.backends.base import SampleRequest, stable_seed
+from ud.backends.hf import HFBackend
+from ud.estimators import exact_record, option_trie
 from ud.prompts import Format
 
 
@@ -62,7 +63,7 @@ def run_shared(be: HFBackend, fmt: Format, qs: list[dict], n: int, max_new: int,
     t0 = time.perf_counter()
     for i in range(0, len(qs), chunk):
         batch = qs[i: i + chunk]
-        reqs = [SampleRequest(fmt.prompt(q, be.tok), [sample_seed(0, q["id"], k) for k in range(n)],
+        reqs = [SampleRequest(fmt.prompt(q, be.tok), [stable_seed(0, q["id"], k) for k in range(n)],
                               option_trie(be, fmt, q)[0] if choices else None) for q in batch]
         for gens in be.sample(reqs, max_new_tokens=max_new, stop_strings=None if choices else fmt.stop_strings()):
             samples += len(gens)

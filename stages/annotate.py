@@ -1,5 +1,44 @@
-"""Stage annotate: bins + verbal labels -> models/binner.json and the SFT set data/sft/train.jsonl."""
-from ud.pipeline import annotate
-from ud.stage import run_stage
+"""Stage annotate: bins + verbal labels -> models/binner.json, and the self-annotated SFT set
+data/sft/train.jsonl (each question's correct answer plus up to `incorrect` incorrect ones, with their confidence)."""
 
-run_stage(annotate.run)
+from collections import defaultdict
+
+from ud import io, paths, stage
+from ud.annotate import build_examples
+from ud.binning import Binner
+from ud.calibrate import Calibrator, points
+from ud.prompts import Format
+
+
+def main(p):
+    fmt = Format.from_params(p.prompt, p.annotate.instruction)
+    asets = list(io.read_jsonl(paths.answers_file("calibration")))
+    cal = Calibrator.from_json(io.read_json(paths.CALIBRATOR))
+    f, _ = points(asets)
+    pc = cal(f)
+    a = p.annotate
+    binner = (Binner.quantile(p.bins, pc, a.labels) if a.binning == "quantile"
+              else Binner.fixed(p.bins, a.labels)).fit_values(pc)
+    io.write_json(paths.BINNER, binner.to_json())
+    qs = {q["id"]: q for q in paths.questions("calibration")}
+    samples: dict[str, list[dict]] = defaultdict(list)
+    if fmt.reasoning:
+        for rec in io.read_jsonl(paths.samples_file("calibration")):
+            samples[rec["qid"]].append(rec)
+    tok = None
+    if fmt.chat:  # the prompt is rendered with the model's chat template
+        from transformers import AutoTokenizer
+
+        from ud import models
+
+        tok = AutoTokenizer.from_pretrained(models.ensure_local(models.resolve(p.model.id)).load_from)
+    ex = build_examples(qs, asets, samples, cal, binner, fmt, p.incorrect, a.incorrect_pick, p.seed, tok)
+    io.write_jsonl(paths.SFT_FILE, ex)
+    m = {"examples": len(ex), "correct": sum(e["correct"] for e in ex), "incorrect": sum(not e["correct"] for e in ex),
+         "per_bin": {lab: sum(e["label"] == lab for e in ex) for lab in binner.labels}, "bins": binner.n_bins}
+    io.write_json(paths.METRICS / "annotate.json", m)
+    print(f"annotate: {m}")
+
+
+if __name__ == "__main__":
+    stage.run(main)

@@ -1,5 +1,25 @@
-"""Stage evaluate: one generation per test question from the distilled model -> metrics/ud.json."""
-from ud.pipeline import evaluate
-from ud.stage import run_stage
+"""Stage evaluate: one generation per question from the distilled model, on the test split and every domain-shift
+dataset -> data/eval/ud.jsonl (answer, stated confidence, cost; metrics come from the metrics stage)."""
 
-run_stage(evaluate.run)
+from ud import io, paths, stage
+from ud.backends import build_backend
+from ud.binning import Binner
+from ud.evaluate import predict
+from ud.prompts import Format
+
+
+def main(p):
+    fmt = Format.from_params(p.prompt, p.annotate.instruction)
+    labels = Binner.from_json(io.read_json(paths.BINNER)).labels
+    backend, _ = build_backend(p.model, chat=fmt.chat, trained=str(paths.UD_MODEL))
+    e = p.evaluate
+    records = []
+    for name, qs in paths.eval_sets():
+        preds = predict(backend, fmt, qs, labels, ud=True, constrain=e.constrain, max_new_tokens=e.max_new_tokens,
+                        batch_size=e.batch_size, desc=f"evaluate ud on {name}", equivalence=p.normalize.equivalence)
+        records += [dict(r, set=name) for r in preds]
+    io.write_jsonl(paths.eval_file("ud"), records)
+
+
+if __name__ == "__main__":
+    stage.run(main)

@@ -1,7 +1,36 @@
-"""Stage greedy: the base model's greedy answers + P(IK) features for one split -> data/greedy/<split>.*"""
+"""Stage greedy: the base model's greedy answers and their P(IK) features, which lexical, P(True) and P(IK) build
+on -> data/greedy/<part>.jsonl + <part>.features.safetensors.
+Usage: python stages/greedy.py {calibration|eval}   (eval: the test split and every domain-shift dataset)"""
+
 import sys
 
-from ud.pipeline.baselines import greedy
-from ud.stage import run_stage
+import numpy as np
+from safetensors.numpy import save_file
 
-run_stage(lambda p: greedy.run(p, sys.argv[1]), check_model=True)
+from ud import io, paths, stage
+from ud.backends import build_backend
+from ud.baselines.greedy import answer_features, answer_questions
+from ud.prompts import Format
+
+
+def main(p, part: str):
+    g = p.baselines.greedy
+    fmt = Format.from_params(p.prompt)
+    backend, _ = build_backend(p.model, chat=fmt.chat, scoring=True)
+    sets = [("calibration", paths.questions("calibration"))] if part == "calibration" else paths.eval_sets()
+    records, feats = [], []
+    for name, qs in sets:
+        recs = answer_questions(backend, fmt, qs, constrain=g.constrain, max_new_tokens=g.max_new_tokens,
+                                batch_size=g.batch_size, desc=f"greedy {name}", equivalence=p.normalize.equivalence)
+        f, seconds = answer_features(backend, fmt, qs, recs, g.layer)
+        records += [dict(r, set=name, feature_seconds=seconds) for r in recs]
+        feats.append(f)
+        print(f"greedy {name}: {len(recs)} answers, accuracy {sum(r['correct'] for r in recs) / len(recs):.3f}")
+    io.write_jsonl(paths.greedy_file(part), records)
+    save_file({"hidden": np.concatenate(feats).astype("float32")}, str(paths.features_file(part)))
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] not in (["calibration"], ["eval"]):
+        sys.exit("usage: python stages/greedy.py {calibration|eval}")
+    stage.run(main, sys.argv[1])

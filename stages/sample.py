@@ -1,7 +1,95 @@
-"""Stage sample: the estimator's draws for one split -> data/samples/<split>.jsonl.gz (+ .meta.json)."""
+"""Stage sample: the estimator's draws for one split -> data/samples/<split>.jsonl.gz (+ .meta.json).
+
+Work goes through the resumable unit cache in data/cache/samples/<split>/<definition hash>/ (ud.sampling): a killed
+run resumes, a larger sample.n tops up, and the final file is assembled from it. The final file is a persistent DVC
+output: when the cache is missing (a fresh clone after `dvc pull`), the cache is seeded from it.
+Usage: python stages/sample.py {calibration|test}
+"""
+
 import sys
+import time
 
-from ud.pipeline import sample
-from ud.stage import run_stage
+from tqdm import tqdm
 
-run_stage(lambda p: sample.run(p, sys.argv[1]), check_model=True)
+from ud import io, paths, stage
+from ud.backends import build_backend
+from ud.errors import DataError
+from ud.estimators import draw_unit
+from ud.normalize import grade
+from ud.prompts import Format
+from ud.sampling import AdaptiveStop, ChunkStore, definition, definition_hash, import_previous, run_units
+
+
+def adaptive_rule(a) -> AdaptiveStop:
+    from ud.calibrate import Calibrator
+
+    cal = Calibrator.from_json(io.read_json(a.calibrator)) if a.calibrator else None
+    return AdaptiveStop(bins=a.bins, z=a.z, min_n=a.min_n, calibrator=cal)
+
+
+def main(p, split: str):
+    s = p.sample
+    qs = paths.questions(split)
+    open_q = [q["id"] for q in qs if not q.get("choices")]
+    if open_q and s.estimator != "free":
+        raise DataError(f"sample.estimator={s.estimator!r} needs answer options, but {len(open_q)} questions are "
+                        f"open-answer (e.g. {open_q[0]}): use sample.estimator='free'")
+    fmt = Format.from_params(p.prompt)
+    backend, ref = build_backend(p.model, chat=fmt.chat, scoring=s.estimator == "exact")
+    exact = s.estimator == "exact"
+    n = 1 if exact else s.n
+    spec = definition(p.model, ref.revision, p.prompt, p.seed, backend.name, s)
+    key = definition_hash(spec)
+    store = ChunkStore(paths.SAMPLE_CACHE / split / key, spec)
+    prompts = [fmt.prompt(q, backend.tok) for q in qs]
+    import_previous(store, paths.samples_file(split), paths.samples_meta(split), key, qs, prompts, s.chunk, s.block,
+                    exact)
+    adaptive = adaptive_rule(s.adaptive) if s.adaptive.enabled and not exact else None
+    equivalence = p.normalize.equivalence
+
+    def compute(batch, ks):
+        return draw_unit(backend, fmt, batch, ks, s.estimator, p.seed, s.temperature, s.top_p, s.max_new_tokens,
+                         s.exact_score)
+
+    bar = tqdm(total=len(qs), desc=f"sample {split} ({s.estimator}, N={n})", unit="q")
+    t0 = time.perf_counter()
+
+    def progress(finished, computed):
+        bar.update(finished)
+        dt = time.perf_counter() - t0
+        bar.set_postfix(new_samples_per_s=f"{computed / dt:.1f}" if dt else "-")
+
+    run = run_units(qs, prompts, n, s.chunk, s.block, store, compute, per_question=exact,
+                    answer_of=lambda q, r: grade(r["text"], q, fmt.tagged, equivalence)[0], adaptive=adaptive,
+                    progress=progress)
+    bar.close()
+    io.write_jsonl(paths.samples_file(split), run.records)
+    tokens = sum(r["n_tokens"] if isinstance(r["n_tokens"], int) else sum(r["n_tokens"]) for r in run.records)
+    full = len(qs) * n
+    meta = {
+        "split": split, "questions": len(qs), "estimator": s.estimator, "n": n,
+        "samples": run.samples, "adaptive": spec["adaptive"],
+        "adaptive_saved_fraction": 1 - run.samples / full if full else 0.0,
+        "model": {"id": p.model.id, "load_from": ref.load_from, "kind": ref.kind, "revision": ref.revision,
+                  "dtype": p.model.dtype},
+        "backend": backend.name, "device": str(backend.device), "versions": io.versions(),
+        "prompt": {**p.prompt.model_dump(), "example": prompts[0] if prompts else None},
+        "generation": {k: spec["sample"][k] for k in ("temperature", "top_p", "max_new_tokens")}, "seed": p.seed,
+        "definition_hash": key, "cache": str(store.root),
+        "computed_samples": run.computed, "cached_samples": run.cached,
+        "units": {"computed": run.units_computed, "from_cache": run.units_cached, "redone": run.redone},
+        "wall_seconds": run.wall, "generated_tokens": tokens,
+        # what drawing every sample cost, also when (some) units came from the cache; null when unknown
+        "compute_seconds": run.compute_seconds,
+        "samples_per_second": run.computed / run.wall if run.wall and run.computed else None,
+    }
+    io.write_json(paths.samples_meta(split), meta)
+    rate = f"{meta['samples_per_second']:.1f} samples/s" if meta["samples_per_second"] else "nothing to compute"
+    saved = f", adaptive N saved {meta['adaptive_saved_fraction']:.1%}" if adaptive else ""
+    print(f"sample {split}: {len(qs)} questions, {run.samples} samples ({run.computed} computed in "
+          f"{run.units_computed} units, {run.cached} from cache in {run.units_cached} units"
+          f"{', ' + str(len(run.redone)) + ' redone' if run.redone else ''}) in {run.wall:.0f}s ({rate}){saved}")
+
+
+if __name__ == "__main__":
+    stage.run(main, sys.argv[1])

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from ud.backends.hf import HFBackend, stable_seed
+from ud.backends.base import stable_seed
+from ud.backends.hf import HFBackend
 from ud.estimators import draw, exact_record, option_trie
 from ud.prompts import Format
 from ud.trie import TokenTrie

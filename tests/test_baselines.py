@@ -7,11 +7,13 @@ import pytest
 import torch
 
 from ud.backends.hf import HFBackend
-from ud.baselines import lexical, ptrue
-from ud.baselines.greedy import answer_features, answer_questions, mean_token_probability
+from ud.baselines import lexical, pik, ptrue, semantic
+from ud.baselines.greedy import answer_features, answer_questions
+from ud.baselines.lexical import mean_token_probability
 from ud.baselines.pik import Probe
 from ud.baselines.semantic import cluster_answer
-from ud.metrics import auroc
+from ud.binning import Binner
+from ud.metrics import auroc, score_probabilities
 from ud.prompts import Format
 
 
@@ -21,8 +23,8 @@ def test_greedy_answers_carry_raw_token_logprobs(tiny, questions):
     fmt = Format("qa")
     recs = answer_questions(b, fmt, questions[:3], constrain=True, max_new_tokens=16, batch_size=2)
     for q, r in zip(questions, recs):
-        assert r["answer_index"] is not None  # constrained: always an option
-        assert r["correct"] == (r["answer_index"] == q["answer"])
+        assert r["answer_key"] is not None  # constrained: always an option
+        assert r["correct"] == (r["answer_key"] == q["answer"])
         p_ids = tok(fmt.prompt(q), return_tensors="pt")["input_ids"]
         ids = torch.cat([p_ids, torch.tensor([r["token_ids"]])], dim=1)
         with torch.no_grad():
@@ -51,19 +53,24 @@ def test_lexical_calibrates_on_calibration_and_scores_test():
 
     def recs(n):
         out = []
-        for _ in range(n):
+        for i in range(n):
             p = rng.uniform(0.05, 0.95)
-            out.append({"token_logprobs": [float(np.log(p))], "correct": bool(rng.uniform() < p),
-                        "answer_index": 0})
+            out.append({"qid": f"q{i}", "token_logprobs": [float(np.log(p))], "correct": bool(rng.uniform() < p),
+                        "answer_key": 0, "n_tokens": 1, "seconds": 0.1})
         return out
 
     cal, test = recs(400), recs(200)
-    (m, rel), calibrator = lexical.run(cal, test, 5, {"seconds_per_answer": 0.1})
+    calibrator = lexical.fit(cal)
+    scored = lexical.score(calibrator, test)
+    m, rel = score_probabilities("lexical", scored, Binner.fixed(5))
     raw = [mean_token_probability(r) for r in test]
+    assert [r["raw"] for r in scored] == pytest.approx(raw)
     assert m["auroc_raw"] == pytest.approx(auroc(raw, [r["correct"] for r in test]))
     assert m["auroc_raw"] > 0.65 and m["auroc"] > 0.6  # the score is informative by construction
     assert np.all(np.diff(calibrator(np.linspace(0, 1, 11))) >= 0)  # isotonic: monotone
     assert sum(r["count"] for r in rel) == 200 and m["ece_continuous"] < 0.15
+    assert m["cost"] == {"samples_per_answer": 1.0, "generated_tokens_per_answer": 1.0,
+                         "extra_forward_passes_per_answer": 0.0, "seconds_per_answer": pytest.approx(0.1)}
 
 
 def test_ptrue_reads_the_probability_of_the_true_option(tiny, questions):
@@ -83,21 +90,36 @@ def test_ptrue_reads_the_probability_of_the_true_option(tiny, questions):
 
 
 def test_ptrue_shared_prefix_equals_full_passes(tiny, questions):
-    """The few-shot prefix's KV, computed once and shared by a right-padded batch, gives each prompt's full-pass
-    score; prompts whose tokens do not extend the prefix's fall back to full passes."""
+    """The few-shot prefix's KV, computed once (without autograd) and shared by a right-padded batch, gives each
+    prompt's full-pass score; prompts whose tokens do not extend the prefix's fall back to full passes."""
     model, tok = tiny
     b = HFBackend(model, tok)
-    shots = ptrue.shots_text([(questions[1], "x", True), (questions[2], "y", False)])
+    examples = [(questions[1], "x", True), (questions[2], "y", False)]
+    shots = ptrue.shots_text(examples)
     prompts = [shots + ptrue.block(q, ans) for q, ans in zip(questions, ["42", "a much longer proposed answer", "7"])]
     full = [ptrue.p_true(b, [p])[0] for p in prompts]
-    prefix = ptrue.SharedPrefix(b, shots)
-    assert all(prefix.covers(tok(p + " (")["input_ids"]) for p in prompts)  # the shared path is taken
+    prefix = ptrue.prefix_ids(tok, shots)
+    assert all(tok(p + " (")["input_ids"][: len(prefix)] == prefix for p in prompts)  # the shared path is taken
     assert ptrue.p_true(b, prompts, prefix) == pytest.approx(full, abs=1e-5)
-    other = ptrue.SharedPrefix(b, "Something else entirely.")
+    keys, _ = b._prefix_memo[1][0]
+    assert not keys.requires_grad  # the prefix pass ran without autograd (it used to keep a graph)
+    other = ptrue.prefix_ids(tok, "Something else entirely.")
     assert ptrue.p_true(b, prompts, other) == pytest.approx(full, abs=1e-5)  # not covered: full passes
-    scores, _ = ptrue.run(b, questions, [{"text": "42"}, {"text": "a much longer proposed answer"}, {"text": "7"}],
-                          [(questions[1], "x", True), (questions[2], "y", False)], batch_size=2)
-    assert scores == pytest.approx(full, abs=1e-5)
+    greedy = [{"qid": q["id"], "text": t, "answer_key": 0, "correct": i == 0, "n_tokens": 2, "seconds": 0.5}
+              for i, (q, t) in enumerate(zip(questions, ["42", "a much longer proposed answer", "7"]))]
+    scored = ptrue.score(b, examples, questions[:3], greedy, batch_size=2)
+    assert [r["confidence"] for r in scored] == pytest.approx(full, abs=1e-5)
+    assert [r["correct"] for r in scored] == [True, False, False]
+    assert all(r["extra_forward_passes"] == 1 and r["seconds"] > 0.5 for r in scored)
+
+
+def test_ptrue_shots_are_balanced_and_exclude_invalid_answers(questions):
+    cal = [{"qid": q["id"], "text": "t", "correct": i % 3 == 0, "answer_key": None if i == 1 else 0}
+           for i, q in enumerate(questions)]
+    shots = ptrue.fit({q["id"]: q for q in questions}, cal, 4, seed=0)
+    assert sorted(ok for _, _, ok in shots) == [False, False, True, True]
+    assert questions[1] not in [q for q, _, _ in shots]  # no readable answer: not a "False" example
+    assert shots == ptrue.fit({q["id"]: q for q in questions}, cal, 4, seed=0)
 
 
 def test_pik_probe_learns_correctness_encoded_in_hidden_states():
@@ -111,6 +133,11 @@ def test_pik_probe_learns_correctness_encoded_in_hidden_states():
     assert np.allclose(again(x[400:]), p)
     noise = Probe.fit(x[:400], rng.uniform(size=400) < 0.5, c=1.0)
     assert abs(auroc(noise(x[400:]), y[400:]) - 0.5) < 0.15  # no signal, no skill
+    recs = [{"qid": str(i), "answer_key": 0, "correct": bool(c), "n_tokens": 3, "seconds": 0.2,
+             "feature_seconds": 0.05} for i, c in enumerate(y)]
+    scored = pik.score(pik.fit(x[:400], recs[:400], c=1.0), x[400:], recs[400:])
+    assert [r["confidence"] for r in scored] == pytest.approx(p.tolist())
+    assert scored[0]["seconds"] == pytest.approx(0.25) and scored[0]["extra_forward_passes"] == 1
     cv = Probe.fit(x[:400], y[:400])  # the default picks C by cross-validation
     assert 1e-5 <= cv.c <= 10 and auroc(cv(x[400:]), y[400:]) > 0.9 and cv.to_json()["C"] == cv.c
     const = Probe.fit(x[:10], [False] * 10)  # never right: a constant probe, flagged, not a crash
@@ -122,12 +149,22 @@ def test_semantic_clustering_share_equals_the_hand_count(questions):
     texts = [" green", " green", "green", " red", "<answer>green</answer>", " nonsense", " blue", " green"]
     samples = [{"k": k, "text": t} for k, t in enumerate(texts)]
     r = cluster_answer(q, samples, 8, require_tags=False)
-    assert (r["answer_index"], r["share"], r["correct"]) == (1, 5 / 8, False)  # invalid counts in K
+    assert (r["answer_key"], r["share"], r["correct"]) == (1, 5 / 8, False)  # invalid counts in K
     r4 = cluster_answer(q, samples, 4, require_tags=False)
     assert r4["share"] == 3 / 4
     tie = cluster_answer(q, [{"k": 0, "text": " red"}, {"k": 1, "text": " blue"}], 2, require_tags=False)
-    assert (tie["answer_index"], tie["share"], tie["correct"]) == (0, 0.5, True)  # tie -> lower option
+    assert (tie["answer_key"], tie["share"], tie["correct"]) == (0, 0.5, True)  # tie -> lower option
     none = cluster_answer(q, [{"k": 0, "text": " nonsense"}], 1, require_tags=False)
-    assert none["answer_index"] is None and none["correct"] is False
+    assert none["answer_key"] is None and none["correct"] is False
     with pytest.raises(ValueError):
         cluster_answer(q, samples, 9, require_tags=False)
+
+
+def test_semantic_records_carry_k_and_the_cost_of_k_samples(questions):
+    q = questions[0]
+    samples = {q["id"]: [{"k": k, "text": t} for k, t in enumerate([" blue", " blue", " red", " blue"])]}
+    [r2] = semantic.score([dict(q, set="test")], samples, 2, False, tokens_per_sample=3.0, seconds_per_sample=0.5)
+    [r4] = semantic.score([q], samples, 4, False, tokens_per_sample=3.0, seconds_per_sample=0.5)
+    assert (r2["set"], r2["k"], r2["confidence"], r2["correct"], r2["samples"], r2["seconds"]) == \
+        ("test", 2, 1.0, True, 2, 1.0)
+    assert (r4["confidence"], r4["generated_tokens"], r4["answer_key"]) == (0.75, 12.0, 0)

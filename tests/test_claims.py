@@ -9,12 +9,12 @@ from types import SimpleNamespace
 import pytest
 
 from ud import claims, io
-from ud.backends.hf import Generation
+from ud.backends.base import Generation
 from ud.binning import Binner
 from ud.calibrate import Calibrator
 from ud.claims import ClaimEquivalence
 from ud.errors import DataError
-from ud.estimators import sample_seed
+from ud.backends.base import stable_seed
 
 FLARES = "Caltech scientists recreated solar flares in a lab."
 FORECAST = "The work could improve space weather forecasts."
@@ -43,7 +43,7 @@ class FakeBackend:
     def __init__(self, docs, n, seed=0):
         self.tok = SimpleNamespace(apply_chat_template=lambda m, **kw: "USER: " + m[0]["content"],
                                    chat_template="x")
-        self.k_of = {sample_seed(seed, d["id"], k): k for d in docs for k in range(n)}
+        self.k_of = {stable_seed(seed, d["id"], k): k for d in docs for k in range(n)}
         self.served = []
 
     def sample(self, requests, **kw):
@@ -125,8 +125,8 @@ def test_pairwise_equivalence_merges_what_keys_keep_apart():
     flares = next(c for c in cs["classes"] if c["fact"] == FLARES)
     assert flares["count"] == 2 and flares["correct"] and flares["surface_forms"] == 2
     assert calls[0] == ("Scientists at Caltech made solar flares.", FLARES)  # compared to the facts first
-    assert claims.judge("Caltech did it", DOC, ClaimEquivalence(["text"], same)) is True
-    assert claims.judge(WRONG, DOC, ClaimEquivalence(["text"])) is False
+    assert claims.grade_claim("Caltech did it", DOC, ClaimEquivalence(["text"], same)) is True
+    assert claims.grade_claim(WRONG, DOC, ClaimEquivalence(["text"])) is False
 
 
 def test_distill_calibrates_claims_and_labels_sft_targets():
@@ -194,7 +194,7 @@ def test_real_sampler_draws_reproducible_claim_samples(tiny):
 
 
 def test_pipeline_distill_writes_resumes_and_refuses_other_settings(tmp_path, monkeypatch):
-    from ud.pipeline import claims as stage
+    from ud import claims_run as stage
 
     docs_path = tmp_path / "docs.jsonl"
     io.write_jsonl(docs_path, [DOC])
@@ -221,12 +221,18 @@ def test_pipeline_distill_writes_resumes_and_refuses_other_settings(tmp_path, mo
     assert s2["reused_samples"] == 5 and sorted(fakes[-1].served) == [5, 6, 7]
     assert {k: v for k, v in s2.items() if k != "reused_samples"} == \
         {k: v for k, v in s1.items() if k != "reused_samples"}
+    assert [json.loads(line)["k"] for line in (out / "samples.jsonl").read_text().splitlines()] == list(range(8))
+    # an unreadable line that is not the last is damage: reported, never silently dropped
+    lines = (out / "samples.jsonl").read_text().splitlines()
+    (out / "samples.jsonl").write_text("\n".join(lines[:3] + [lines[3][:10]] + lines[4:]) + "\n")
+    with pytest.raises(DataError, match="samples.jsonl:4: not valid JSON"):
+        stage.distill(str(docs_path), str(out), **kw)
     with pytest.raises(DataError, match="other settings"):
         stage.distill(str(docs_path), str(out), **dict(kw, temperature=0.7))
 
 
 def test_documents_need_text(tmp_path):
-    from ud.pipeline.claims import load_documents
+    from ud.claims_run import load_documents
 
     p = tmp_path / "d.jsonl"
     io.write_jsonl(p, [{"id": "x", "facts": ["a"]}])
@@ -238,7 +244,7 @@ def test_cli_distill_then_evaluate_a_base_model(tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
     from ud.cli import app
-    from ud.pipeline import claims as stage
+    from ud import claims_run as stage
 
     docs_path = tmp_path / "docs.jsonl"
     io.write_jsonl(docs_path, [DOC, dict(DOC, id="d2")])
@@ -269,11 +275,13 @@ def test_claim_judge_uses_its_own_prompt_and_verdict_words(tmp_path):
             p = prompts[0]
             return [[Generation(" Same." if p.count("Caltech") == 2 else "different", 2, 0.0, 0.0, "stop", [])]]
 
-    j = JudgeClusterer(Judge(), tmp_path / "judge.jsonl", prompt=claims.JUDGE_PROMPT, verdicts=claims.JUDGE_VERDICTS)
+    j = JudgeClusterer(Judge(), "judge-model", tmp_path / "judge.jsonl", prompt=claims.JUDGE_PROMPT,
+                       verdicts=claims.JUDGE_VERDICTS)
     eq = ClaimEquivalence(["text"], j.equivalent)
     parsed = [[{"text": "Caltech made solar flares."}], [{"text": WRONG}]]
     cs = claims.cluster(DOC, parsed, eq)
     assert cs["classes"][0]["fact"] == FLARES and cs["classes"][0]["count"] == 1  # "same" joined the fact
     assert all(p.startswith("Here are two statements summarizing a document") for p in Judge.prompts)
     keys = [json.loads(line)["key"] for line in (tmp_path / "judge.jsonl").read_text().splitlines()]
-    assert keys and all(json.loads(k)[0] == claims.JUDGE_PROMPT for k in keys)  # cached under this prompt
+    prompt_id = __import__("hashlib").sha256(claims.JUDGE_PROMPT.encode()).hexdigest()[:12]
+    assert keys and all(json.loads(k)[:2] == ["judge-model", prompt_id] for k in keys)  # this judge, this prompt

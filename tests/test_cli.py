@@ -10,15 +10,6 @@ ROOT = Path(__file__).parents[1]
 runner = CliRunner()
 
 
-def test_profiles_are_complete_valid_params_files():
-    from ud import params
-
-    for f in (ROOT / "profiles").glob("*.yaml"):
-        params.validate(yaml.safe_load(f.read_text()))  # raises on any missing or invalid key
-    assert yaml.safe_load((ROOT / "profiles/default.yaml").read_text()) == yaml.safe_load(
-        (ROOT / "params.yaml").read_text())
-
-
 def test_validate_reports_bad_params(tmp_path):
     p = yaml.safe_load((ROOT / "params.yaml").read_text())
     p["bins"] = 1
@@ -47,7 +38,8 @@ def test_show_lists_methods(tmp_path):
     assert r.exit_code == 0 and "0.710" in r.output and "0.60-0.80" in r.output
 
 
-def test_ask_answers_with_an_option_and_a_label(tmp_path, monkeypatch, tiny_model_dir):
+def test_ask_answers_with_an_option_and_a_label_and_open_questions_too(tmp_path, monkeypatch, tiny_model_dir):
+    import re
     import shutil
 
     from ud.binning import Binner
@@ -61,16 +53,25 @@ def test_ask_answers_with_an_option_and_a_label(tmp_path, monkeypatch, tiny_mode
     monkeypatch.chdir(tmp_path)
     r = runner.invoke(app, ["ask", "What color is the sky?", "-c", "blue", "-c", "red", "--model-dir", str(model)])
     assert r.exit_code == 0, r.output
-    import re
-
     last = r.stdout.replace("\r", "\n").strip().splitlines()[-1]
     assert re.fullmatch(r"(blue|red) \[(very low|low|medium|high|very high) confidence\]", last)
+    r = runner.invoke(app, ["ask", "What color is the sky?", "--model-dir", str(model)])  # open: no options
+    assert r.exit_code == 0, r.output
+    last = r.stdout.replace("\r", "\n").strip().splitlines()[-1]
+    assert re.fullmatch(r".+ \[(very low|low|medium|high|very high|confidence unreadable)( confidence)?\]", last)
 
 
-def test_stage_commands_are_registered_and_validate_first(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    for name in ("calibrate", "annotate", "train", "evaluate"):
-        r = runner.invoke(app, [name, "--help"])
-        assert r.exit_code == 0 and "--params" in r.output
-        r = runner.invoke(app, [name])  # no params.yaml here: a clear error, no traceback
-        assert r.exit_code == 2 and "params.yaml not found" in r.output
+def test_params_lists_every_knob_with_its_meaning():
+    r = runner.invoke(app, ["params", "train."], env={"COLUMNS": "250"})
+    assert r.exit_code == 0 and "train.scheduler" in r.output and "learning-rate schedule" in r.output
+    assert "sample.n" not in r.output
+
+
+def test_dvc_deps_check_passes_on_the_repo_and_names_what_is_missing(tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    r = runner.invoke(app, ["dvc-deps"])
+    assert r.exit_code == 0, r.output
+    broken = tmp_path / "dvc.yaml"
+    broken.write_text((ROOT / "dvc.yaml").read_text().replace("      - src/ud/calibrate.py\n", "", 1))
+    r = runner.invoke(app, ["dvc-deps", "--dvc-file", str(broken)])
+    assert r.exit_code == 1 and "imports src/ud/calibrate.py but does not list it in deps" in r.output

@@ -86,15 +86,23 @@ class FakeJudge:
 
 def test_judge_uses_the_e3_prompt_and_caches_decisions(tmp_path):
     cache = tmp_path / "judge.jsonl"
-    j = JudgeClusterer(FakeJudge(), cache)
+    j = JudgeClusterer(FakeJudge(), "judge-a", cache)
     assert j(Q, ["$18", "17", "17."]) == [0, 1, 1]
     assert j.calls == 4 and "Respond only with 'equivalent' or 'contradictory'." in j.backend.prompts[0]
     assert "We are evaluating answers to the question How many?" in j.backend.prompts[0]
-    again = JudgeClusterer(FakeJudge(), cache)
+    again = JudgeClusterer(FakeJudge(), "judge-a", cache)
     assert again(Q, ["$18", "17", "17."]) == [0, 1, 1] and again.calls == 0  # all from the cache
+    other = JudgeClusterer(FakeJudge(), "judge-b", cache)  # another judge model decides for itself
+    assert other(Q, ["$18", "17", "17."]) == [0, 1, 1] and other.calls == 4
     with open(cache, "a") as fh:
-        fh.write('{"key": "cut')  # a line cut by a killed run is ignored, not fatal
-    assert JudgeClusterer(FakeJudge(), cache)(Q, ["$18"]) == [0]
+        fh.write('{"key": "cut')  # a last line cut by a killed run is decided again, not fatal
+    assert JudgeClusterer(FakeJudge(), "judge-a", cache)(Q, ["$18"]) == [0]
+    with open(cache, "a") as fh:
+        fh.write('\n{"key": "x", "equivalent": true}\n')  # ... but a cut line in the middle is damage
+    from ud.errors import DataError
+
+    with pytest.raises(DataError, match="judge.jsonl:9: not valid JSON"):
+        JudgeClusterer(FakeJudge(), "judge-a", cache)
 
 
 def test_merge_joins_key_clusters_and_keeps_correctness():

@@ -63,9 +63,8 @@ def test_report_table_and_figure(tmp_path):
         rows = [{"bin": 0, "label": "low", "count": 12, "accuracy": 0.3, "mean_confidence": 0.25, "drawn": True},
                 {"bin": 1, "label": "high", "count": 8, "accuracy": 0.9, "mean_confidence": 0.75, "drawn": False}]
         (tmp_path / "plots" / f"{name}_reliability.json").write_text(json.dumps(rows))
-    (tmp_path / "shift").mkdir()
-    (tmp_path / "shift" / "obqa.json").write_text(json.dumps({"ud": m}))
-    md = write(["ud", "teacher", "semantic", "absent"], str(tmp_path))
+    (tmp_path / "shift.json").write_text(json.dumps({"obqa": {"ud": m}}))
+    md = write(str(tmp_path))
     assert ("| UD (distilled, 1 generation) | 20 | 0.700 | [0.55, 0.85] | - | 0.600 | 0.900 | 45.0 | 0.040 | 0.200 | "
             "0.000 | - | 2.0 | 0.500 |") in md
     assert "| semantic clustering | 20 | 0.700 | [0.55, 0.85] | 0.720 |" in md

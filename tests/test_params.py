@@ -7,7 +7,8 @@ import yaml
 from ud import models, params
 from ud.errors import ParamError
 
-DEFAULT = yaml.safe_load((Path(__file__).parents[1] / "params.yaml").read_text())
+ROOT = Path(__file__).parents[1]
+DEFAULT = yaml.safe_load((ROOT / "params.yaml").read_text())
 
 
 def _with(**changes):
@@ -21,24 +22,53 @@ def _with(**changes):
     return p
 
 
-def test_committed_params_are_valid():
-    assert params.validate(copy.deepcopy(DEFAULT)) is not None
+def test_committed_params_are_valid_and_typed():
+    p = params.validate(copy.deepcopy(DEFAULT))
+    assert p.sample.n == DEFAULT["sample"]["n"] and p.prepare.test.from_ == DEFAULT["prepare"]["test"]["from"]
+    with pytest.raises(Exception):
+        p.bins = 3  # stages read params, never write them
 
 
 @pytest.mark.parametrize("changes,message", [
     ({"bins": 1}, "bins=1: must be >= 2"),
     ({"bins": "five"}, "bins='five': expected an integer"),
+    ({"bins": True}, "bins=True: expected an integer"),
     ({"n": 50}, "n=50: must be <= sample.n (20)"),
     ({"incorrect": -1}, "incorrect=-1: must be >= 0"),
-    ({"sample__estimator": "magic"}, "sample.estimator='magic': expected one of"),
+    ({"sample__estimator": "magic"}, "sample.estimator='magic': expected one of 'free', 'choices' or 'exact'"),
     ({"calibrate__method": "beta"}, "calibrate.method='beta'"),
     ({"annotate__labels": ["a", "b"]}, "expected null or a list of 5"),
     ({"prompt__answer": "letter"}, "needs the options in the prompt"),
-    ({"sample__temperature": 0}, "sample.temperature=0: must be > 0.0"),
+    ({"sample__temperature": 0}, "sample.temperature=0: must be > 0"),
+    ({"model__dtype": "fp8"}, "model.dtype='fp8': expected one of 'float32', 'bfloat16' or 'float16'"),
+    ({"train__lrr": 0.1}, "train.lrr: unknown key (did you mean 'train.lr'?)"),
+    ({"baselines__pik__C": -1}, "baselines.pik.C=-1: expected one of 'cv' or must be > 0"),
+    ({"baselines__semantic__default_k": 3}, "default_k=3: must be one of k [8, 16, 20, 32]"),
+    ({"prepare__test__from": 3}, "prepare.test.from=3: expected a string"),
 ])
 def test_invalid_params_name_key_value_and_rule(changes, message):
-    with pytest.raises(ParamError, match=message.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(ParamError) as e:
         params.validate(_with(**changes))
+    assert message in str(e.value)
+
+
+def test_every_knob_must_be_in_the_file():
+    raw = copy.deepcopy(DEFAULT)
+    del raw["train"]["scheduler"]
+    with pytest.raises(ParamError, match=r"missing keys .*train\.scheduler \(default: 'linear'\)"):
+        params.validate(raw)
+
+
+def test_every_knob_has_a_meaning():
+    rows = params.describe()
+    assert len(rows) > 60 and all(meaning for _, _, _, meaning in rows)
+    assert ("train.warmup_steps", "int", "0") == rows[[r[0] for r in rows].index("train.warmup_steps")][:3]
+
+
+def test_profiles_are_complete_valid_params_files():
+    for f in (ROOT / "profiles").glob("*.yaml"):
+        params.validate(yaml.safe_load(f.read_text()))  # raises on any missing, unknown or invalid key
+    assert yaml.safe_load((ROOT / "profiles/default.yaml").read_text()) == DEFAULT
 
 
 def test_unknown_model_is_rejected_before_loading(tmp_path):

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from ud.backends.hf import HFBackend, SampleRequest
-from ud.estimators import draw, draw_unit, exact_record, option_trie, sample_seed
+from ud.backends.base import SampleRequest, stable_seed
+from ud.backends.hf import HFBackend
+from ud.estimators import draw, draw_unit, exact_record, option_trie
 from ud.prompts import Format
 from ud.sampling import AdaptiveStop, ChunkStore, run_units, wilson
 
@@ -33,7 +34,7 @@ def test_shared_prefix_sampler_matches_exact_and_naive(tiny, questions):
     q = questions[0]
     trie, _ = option_trie(b, fmt, q)
     prompt = fmt.prompt(q)
-    shared = b.sample([SampleRequest(prompt, [sample_seed(7, q["id"], k) for k in range(1200)], trie)],
+    shared = b.sample([SampleRequest(prompt, [stable_seed(7, q["id"], k) for k in range(1200)], trie)],
                       temperature=1.3)[0]
     naive = [g for s in range(3) for g in b.generate([prompt], 400, temperature=1.3, tries=[trie], seed=s)[0]]
     cs, cn = _counts(shared, q, fmt), _counts(naive, q, fmt)
@@ -42,7 +43,7 @@ def test_shared_prefix_sampler_matches_exact_and_naive(tiny, questions):
     assert chi2_contingency(np.stack([cs, cn])).pvalue > 1e-3
     wrong = np.asarray(exact_record(b, fmt, q, prompt, temperature=0.3)["probs"])
     assert chisquare(cs, wrong * cs.sum()).pvalue < 1e-3
-    biased = b.sample([SampleRequest(prompt, [sample_seed(7, q["id"], k) for k in range(1200)], trie)],
+    biased = b.sample([SampleRequest(prompt, [stable_seed(7, q["id"], k) for k in range(1200)], trie)],
                       temperature=0.3)[0]
     assert chi2_contingency(np.stack([_counts(biased, q, fmt), cn])).pvalue < 1e-3
 

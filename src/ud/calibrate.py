@@ -19,8 +19,13 @@ def _logit(f: np.ndarray) -> np.ndarray:
     return np.log(f / (1 - f))
 
 
+METHODS = ("isotonic", "platt", "none")
+
+
 class Calibrator:
     def __init__(self, method: str, state: dict | None = None):
+        if method not in METHODS:  # never silently the identity
+            raise DataError(f"unknown calibrator method {method!r}; known: {list(METHODS)}")
         self.method = method
         self.state = state or {}
 
@@ -43,10 +48,8 @@ class Calibrator:
             else:
                 lr = LogisticRegression(C=1e6).fit(_logit(f)[:, None], y)
                 self.state = {"a": float(lr.coef_[0, 0]), "b": float(lr.intercept_[0])}
-        elif self.method == "none":
-            self.state = {}
         else:
-            raise ValueError(f"unknown calibrator {self.method!r}")
+            self.state = {}
         return self
 
     def __call__(self, f) -> np.ndarray:

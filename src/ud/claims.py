@@ -194,7 +194,7 @@ def cluster(doc: dict, samples: list[list[dict] | None], equivalence: ClaimEquiv
             "samples": [{"k": k, "classes": [new_index[i] for i in ids]} for k, ids in assigned]}
 
 
-def judge(claim: str, doc: dict, equivalence: ClaimEquivalence) -> bool | None:
+def grade_claim(claim: str, doc: dict, equivalence: ClaimEquivalence) -> bool | None:
     """Correctness of one claim against the document's reference facts (None without facts)."""
     facts = doc.get("facts") or []
     if not facts:
@@ -253,7 +253,7 @@ def score(doc: dict, text: str, binner, equivalence: ClaimEquivalence) -> dict:
         return {"qid": doc["id"], "invalid": True, "claims": [], "text": text}
     return {"qid": doc["id"], "invalid": False, "text": text,
             "claims": [{"text": c["text"], "confidence": c["confidence"], "bin": label_index(c["confidence"], binner),
-                        "correct": judge(c["text"], doc, equivalence)} for c in claims]}
+                        "correct": grade_claim(c["text"], doc, equivalence)} for c in claims]}
 
 
 def metrics(method: str, scored: list[dict], binner) -> tuple[dict, list[dict]]:
@@ -276,15 +276,14 @@ def draw(backend, docs: list[dict], n: int, seed: int, *, max_claims: int = 5, t
     """Sample records {qid, k, seed, text, n_tokens, finish} for k < n of every document (the shared-prefix
     sampler; sample k of a document depends on its seed only). `done` maps (qid, k) -> an earlier record
     (kept); `on_chunk` receives each chunk's new records as soon as they exist (so a killed run loses one chunk)."""
-    from ud.backends.hf import SampleRequest
-    from ud.estimators import sample_seed
+    from ud.backends.base import SampleRequest, stable_seed
 
     done = done or {}
     out = []
     for c0 in range(0, len(docs), chunk):
         batch = docs[c0:c0 + chunk]
         todo = [(d, [k for k in range(n) if (d["id"], k) not in done]) for d in batch]
-        requests = [SampleRequest(render(backend, prompt(d, max_claims)), [sample_seed(seed, d["id"], k) for k in ks])
+        requests = [SampleRequest(render(backend, prompt(d, max_claims)), [stable_seed(seed, d["id"], k) for k in ks])
                     for d, ks in todo if ks]
         gens = iter(backend.sample(requests, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens)
                     if requests else [])

@@ -1,10 +1,11 @@
-"""`ud` command line: the same functions the DVC stages call, plus a few conveniences for people.
+"""`ud` command line, for people (the DVC stages are the scripts in stages/; run them with `dvc repro`).
 
   ud validate                 check params.yaml (and that the model and dataset exist) without computing
-  ud prepare | sample SPLIT | normalize SPLIT | calibrate | annotate | train | evaluate | baseline METHOD
+  ud params                   every knob of params.yaml: type, default, meaning
   ud profile NAME             apply profiles/NAME.yaml as params.yaml (then `dvc repro`)
   ud show                     the metrics of every method side by side
-  ud ask "question" -c A -c B the distilled model answers one question and says how confident it is
+  ud ask "question" [-c A -c B]   the distilled model answers (an open question without -c) and says how sure it is
+  ud dvc-deps --check|--write each stage's code deps and params, computed from its script, against dvc.yaml
   ud claims distill | train | evaluate   multi-claim outputs (Appendix A.2) on a JSONL of documents
 """
 
@@ -23,13 +24,13 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help="Uncertainty 
 PARAMS = typer.Option("params.yaml", "--params", "-p", help="params file")
 
 
-def _params(path: str, check_model: bool = False) -> dict:
+def _params(path: str):
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     from ud import params
 
     try:
-        return params.load(path, check_model=check_model)
+        return params.load(path)
     except UDError as e:
         typer.secho(f"error: {e}", fg="red", err=True)
         raise typer.Exit(2) from None
@@ -46,90 +47,54 @@ def _call(fn, *args):
 @app.command()
 def validate(params: str = PARAMS):
     """Check every param, the model id and the dataset; compute nothing."""
+    from ud.models import resolve
     from ud.sources import check_dataset
 
-    p = _params(params, check_model=True)
-    _call(check_dataset, p["data"]["source"], p["data"]["dataset"])
-    typer.echo(f"{params}: ok (model {p['model']['id']}, data {p['data']['source']}:{p['data']['dataset']}, "
-               f"estimator {p['sample']['estimator']}, N={p['sample']['n']}, n={p['n']}, bins={p['bins']})")
+    p = _params(params)
+    _call(resolve, p.model.id)
+    _call(check_dataset, p.data.source, p.data.dataset)
+    typer.echo(f"{params}: ok (model {p.model.id}, data {p.data.source}:{p.data.dataset}, "
+               f"estimator {p.sample.estimator}, N={p.sample.n}, n={p.n}, bins={p.bins})")
 
 
-@app.command()
-def prepare(params: str = PARAMS):
-    """Write data/splits/{calibration,validation,test}.jsonl."""
-    from ud.pipeline import prepare as stage
+@app.command("params")
+def params_(key: str = typer.Argument(None, help="only keys starting with this")):
+    """Every knob of params.yaml with its type, default and meaning (declared once, in ud.params)."""
+    from rich.console import Console
+    from rich.table import Table
 
-    _call(stage.run, _params(params, check_model=True))
+    from ud.params import describe
 
-
-@app.command()
-def sample(split: str = typer.Argument("calibration"), params: str = PARAMS):
-    """Draw samples for a split (data/samples/<split>.jsonl.gz)."""
-    from ud.pipeline import sample as stage
-
-    _call(stage.run, _params(params, check_model=True), split)
-
-
-@app.command()
-def greedy(split: str = typer.Argument("calibration"), params: str = PARAMS):
-    """The base model's greedy answers and P(IK) features for a split (data/greedy/<split>.*)."""
-    from ud.pipeline.baselines import greedy as stage
-
-    _call(stage.run, _params(params, check_model=True), split)
+    t = Table(title="params.yaml")
+    for col in ("key", "type", "default", "meaning"):
+        t.add_column(col)
+    for row in describe():
+        if key is None or row[0].startswith(key):
+            t.add_row(*row)
+    Console().print(t)
 
 
-@app.command()
-def shift(action: str = typer.Argument(..., help="prepare | evaluate"), dataset: str = typer.Argument(...),
-          params: str = PARAMS):
-    """Domain shift: prepare a dataset's test questions, or evaluate UD, lexical and P(IK) on them."""
-    from ud.pipeline import shift as stage
+@app.command("dvc-deps")
+def dvc_deps(write: bool = typer.Option(False, "--write", help="rewrite dvc.yaml's code deps and params"),
+             dvc_file: str = typer.Option("dvc.yaml", help="the pipeline file")):
+    """Compare (or, with --write, set) each stage's code deps and params with those computed from its script."""
+    from ud import deps
 
-    fns = {"prepare": stage.prepare, "evaluate": stage.evaluate}
-    if action not in fns:
-        typer.secho(f"error: unknown action {action!r}; known: prepare, evaluate", fg="red", err=True)
-        raise typer.Exit(2)
-    _call(fns[action], _params(params), dataset)
-
-
-@app.command()
-def normalize(split: str = typer.Argument("calibration"), params: str = PARAMS):
-    """Group samples into answer classes with frequencies (data/answers/<split>.jsonl)."""
-    from ud.pipeline import normalize as stage
-
-    _call(stage.run, _params(params), split)
-
-
-def _stage_command(name: str, doc: str) -> None:
-    """Register `ud NAME`: validate params, then run ud.pipeline.NAME.run (the same call as stages/NAME.py)."""
-
-    def command(params: str = PARAMS):
-        import importlib
-
-        _call(importlib.import_module(f"ud.pipeline.{name}").run, _params(params))
-
-    command.__doc__ = doc
-    app.command(name=name)(command)
-
-
-for _name, _doc in (
-    ("calibrate", "Fit the post-hoc calibrator (models/calibrator.json)."),
-    ("annotate", "Bin, verbalize and write the SFT set (data/sft/train.jsonl)."),
-    ("train", "Fine-tune the distilled model (models/ud/)."),
-    ("evaluate", "Evaluate the distilled model on the test split (metrics/ud.json)."),
-):
-    _stage_command(_name, _doc)
-
-
-@app.command()
-def baseline(method: str = typer.Argument(..., help="prompting | teacher | lexical | ptrue | pik | semantic"),
-             params: str = PARAMS):
-    """Run one baseline on the test split (metrics/<method>.json); lexical/ptrue/pik need `ud greedy` first."""
-    from ud.pipeline.baselines import METHODS, run
-
-    if method not in METHODS:
-        typer.secho(f"error: unknown baseline {method!r}; known: {sorted(METHODS)}", fg="red", err=True)
-        raise typer.Exit(2)
-    _call(run, method, _params(params))
+    try:
+        if write:
+            changed = deps.write(dvc_file)
+            typer.echo(f"{dvc_file}: {'updated ' + ', '.join(changed) if changed else 'already up to date'}")
+            return
+        problems = deps.check(dvc_file)
+    except ValueError as e:
+        typer.secho(f"error: {e}", fg="red", err=True)
+        raise typer.Exit(2) from None
+    for line in problems:
+        typer.secho(line, fg="red", err=True)
+    if problems:
+        typer.secho(f"{len(problems)} problem(s): run `ud dvc-deps --write`", fg="red", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"{dvc_file}: every stage lists exactly its import closure and the params it reads")
 
 
 @app.command()
@@ -175,25 +140,28 @@ def show(metrics_dir: str = typer.Argument("metrics")):
 
 
 @app.command()
-def ask(question: str, choice: list[str] = typer.Option(..., "--choice", "-c", help="an option (repeat)"),
-        model_dir: str = "models/ud", params: str = PARAMS):
-    """Ask the distilled model one multiple-choice question."""
-    from ud.backends.hf import HFBackend
+def ask(question: str, choice: list[str] = typer.Option(None, "--choice", "-c", help="an option (repeat); none: "
+                                                         "an open question"),
+        model_dir: str = "models/ud", binner: str = "models/binner.json", params: str = PARAMS):
+    """Ask the distilled model one question; it answers and says how confident it is."""
+    from ud.backends import build_backend
     from ud.binning import Binner
     from ud.evaluate import predict
     from ud.io import read_json
     from ud.prompts import Format
-    from ud.train import load_trained
 
     os.environ["TQDM_DISABLE"] = "1"  # one question: no progress bar in the answer
     p = _params(params)
-    fmt = Format.from_params(p)
-    binner = Binner.from_json(_call(read_json, "models/binner.json"))
-    model, tok, _ = load_trained(model_dir)
-    q = {"id": "cli", "question": question, "choices": choice, "answer": -1}
-    pred = predict(HFBackend(model, tok, chat=fmt.chat), fmt, [q], binner.labels, ud=True,
-                   constrain=p["evaluate"]["constrain"], max_new_tokens=p["evaluate"]["max_new_tokens"])[0]
-    ans = choice[pred["answer_index"]] if pred["answer_index"] is not None else "(no valid option)"
+    fmt = Format.from_params(p.prompt, p.annotate.instruction)
+    labels = Binner.from_json(_call(read_json, binner)).labels
+    backend, _ = _call(lambda: build_backend(p.model, chat=fmt.chat, trained=model_dir))
+    q = {"id": "cli", "question": question, "choices": choice or None, "answer": -1 if choice else ""}
+    pred = predict(backend, fmt, [q], labels, ud=True, constrain=p.evaluate.constrain,
+                   max_new_tokens=p.evaluate.max_new_tokens)[0]
+    if choice:
+        ans = choice[pred["answer_key"]] if pred["answer_key"] is not None else "(no valid option)"
+    else:
+        ans = fmt.split_confidence(pred["text"])[0].strip() or "(no answer)"
     typer.echo(f"{ans} [{pred['label'] or 'confidence unreadable'} confidence]")
 
 
@@ -222,7 +190,7 @@ def claims_distill(documents: str, out: str, model: str = typer.Option("smollm2-
                    dtype: str = "float32"):
     """Sample N claim sets per document, cluster equal claims, calibrate their frequencies, write SFT targets."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from ud.pipeline import claims
+    from ud import claims_run as claims
 
     _call(lambda: claims.distill(documents, out, model_id=model, n=n, seed=seed, max_claims=max_claims,
                                  temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, chunk=chunk,
@@ -235,10 +203,10 @@ def claims_distill(documents: str, out: str, model: str = typer.Option("smollm2-
 def claims_train(out: str, model: str = typer.Option("smollm2-135m-instruct", help="base model id"),
                  params: str = PARAMS):
     """Fine-tune on OUT/sft.jsonl (the `train` section of the params file) -> OUT/model."""
-    from ud.pipeline import claims
+    from ud import claims_run as claims
 
     p = _params(params)
-    _call(claims.train, out, model, p["train"], p["seed"])
+    _call(claims.train, out, model, p.train, p.seed)
 
 
 @claims_app.command("evaluate")
@@ -250,7 +218,7 @@ def claims_evaluate(documents: str, out: str,
                     max_new_tokens: int = typer.Option(256, min=1), batch_size: int = typer.Option(8, min=1)):
     """One greedy generation per document; per-claim AUROC / accuracy / ECE against the reference facts."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from ud.pipeline import claims
+    from ud import claims_run as claims
 
     _call(lambda: claims.evaluate(documents, out, base=base, normalizers=equivalence, cluster=cluster,
                                   nli_model=nli_model, max_claims=max_claims, max_new_tokens=max_new_tokens,

@@ -12,6 +12,7 @@ filter, since embeddings cannot tell "5" from "6".
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Callable
@@ -121,29 +122,29 @@ class NLIClusterer:
 
 
 class JudgeClusterer:
-    """Appendix E.3 with a local causal LM; decisions are cached in a JSONL file (one line per new decision).
+    """Appendix E.3 with a local causal LM; decisions are cached in a JSONL file (one line per new decision), keyed
+    by the judge model, the prompt, the question and the pair.
     Another prompt (with {question}, {text1}, {text2}) and its two verdict words can be given, e.g. for claims."""
 
-    def __init__(self, backend, cache_file: str | os.PathLike | None = None, max_new_tokens: int = 4,
+    def __init__(self, backend, model_id: str, cache_file: str | os.PathLike | None = None, max_new_tokens: int = 4,
                  prefilter: Prefilter | None = None, prompt: str = JUDGE_PROMPT,
                  verdicts: tuple[str, str] = ("equivalent", "contradict")):
-        self.backend, self.max_new_tokens, self.prefilter = backend, max_new_tokens, prefilter
+        self.backend, self.model_id, self.max_new_tokens, self.prefilter = backend, model_id, max_new_tokens, prefilter
         self.prompt, (self.same, self.apart) = prompt, verdicts
         self.cache_file = Path(cache_file) if cache_file else None
         self.cache: dict[str, bool] = {}
         if self.cache_file and self.cache_file.exists():
-            for line in self.cache_file.read_text().splitlines():
-                try:
-                    rec = json.loads(line)
-                    self.cache[rec["key"]] = bool(rec["equivalent"])
-                except (ValueError, KeyError):
-                    continue  # a line cut by a killed run: decided again
+            from ud.io import read_appended_jsonl
+
+            for rec in read_appended_jsonl(self.cache_file):  # a last line cut by a killed run: decided again
+                self.cache[rec["key"]] = bool(rec["equivalent"])
         self.calls = 0
         self.question = ""
 
     def decide(self, a: str, b: str) -> bool:
-        # the default prompt's keys stay as they were (existing caches remain valid); others carry the prompt
-        key = json.dumps([self.question, a, b] if self.prompt == JUDGE_PROMPT else [self.prompt, self.question, a, b])
+        # a decision belongs to the judge model and the prompt that made it: another judge decides again
+        prompt_id = hashlib.sha256(self.prompt.encode()).hexdigest()[:12]
+        key = json.dumps([self.model_id, prompt_id, self.question, a, b])
         if key not in self.cache:
             prompt = self.prompt.format(question=self.question, text1=a, text2=b)
             if self.backend.chat:

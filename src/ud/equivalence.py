@@ -31,7 +31,10 @@ _UNIT = (r"(?:dollars?|usd|cents?|euros?|eur|pounds?|gbp|yen|rupees?|percent|per
          r"km|kilometers?|kilometres?|m|meters?|metres?|cm|mm|miles?|feet|foot|ft|inch(?:es)?|in|yards?|"
          r"kg|kilograms?|g|grams?|lbs?|pounds?|ounces?|oz|l|liters?|litres?|ml|gallons?|"
          r"hours?|hrs?|h|minutes?|mins?|seconds?|secs?|s|days?|weeks?|months?|years?|"
-         r"degrees?|°|[a-z]+s)")
+         r"degrees?|°)")
+# any other plural word after a number ("6 apples") is a unit only when written in lower case: "Three Kings" and
+# "Three Musketeers" are names, not 3 of something
+_PLURAL = r"(?:[a-z]+s)"
 _NUMBER = re.compile(r"^[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)?(?:\.\d+)?$")
 _FRACTION = re.compile(r"^([-+]?\d+)\s*/\s*(\d+)$")
 _MIXED = re.compile(r"^([-+]?\d+)\s+(\d+)\s*/\s*(\d+)$")
@@ -92,6 +95,7 @@ def _parse(s: str) -> Fraction | Decimal | None:
 def numeric_key(answer: str) -> str | None:
     """Canonical decimal string for an answer that is a number (with currency/unit/percent decorations), or None.
     Percentages become fractions ("50%" -> "0.5"), so "50%" and "0.5" agree, as they should for a probability."""
+    plural_ok = not re.search(r"\b[A-Z][a-z]*s\W*$", answer.strip())  # a capitalised last word is a name
     s = answer.strip().lower().rstrip(".!").strip()
     s = re.sub(r"^(?:the answer is|answer:|approximately|about|around|roughly|=)\s*", "", s)
     s = s.strip("*_ ")
@@ -103,7 +107,7 @@ def numeric_key(answer: str) -> str | None:
     for _ in range(2):
         if value is not None:
             break
-        s2 = re.sub(r"\s*" + _UNIT + r"$", "", s).strip()
+        s2 = re.sub(r"\s*" + (f"(?:{_UNIT}|{_PLURAL})" if plural_ok else _UNIT) + r"$", "", s).strip()
         s2 = re.sub(r"^[" + _CURRENCY + r"]\s*", "", s2).strip()
         if s2 == s or not s2:
             break
@@ -161,9 +165,3 @@ def chain(names: list[str]) -> Callable[[str], str | None]:
         return None
 
     return key
-
-
-def matches_gold(answer: str, golds: list[str], key: Callable[[str], str | None]) -> bool:
-    """Correctness against a gold answer and its aliases, with the same normalizers."""
-    k = key(answer)
-    return k is not None and any(key(g) == k for g in golds)

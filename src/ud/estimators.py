@@ -8,7 +8,7 @@
            length-normalized) sequence log-probabilities over the options.
 
 Sample record (one per draw): {qid, k, seed, text, n_tokens, logprob_sum, logprob_mean, finish}
-  seed = sample_seed(run seed, qid, k): the draw's only source of randomness (see HFBackend.sample)
+  seed = stable_seed(run seed, qid, k): the draw's only source of randomness (see Backend.sample)
 Exact record (one per question): {qid, k: 0, seed: null, probs, texts, logprob_sums, logprob_means, n_tokens}
 """
 
@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import torch
 
-from ud.backends.hf import HFBackend, SampleRequest, stable_seed
+from ud.backends.base import Backend, SampleRequest, stable_seed
 from ud.prompts import Format
 from ud.trie import TokenTrie
 
 
-def option_trie(backend: HFBackend, fmt: Format, q: dict, labels: list[str] | None = None) -> tuple[TokenTrie, list]:
+def option_trie(backend: Backend, fmt: Format, q: dict, labels: list[str] | None = None) -> tuple[TokenTrie, list]:
     """Trie over the option completions (with every confidence label when `labels` is given).
     Returns the trie and, per path, (option index, label index or None)."""
     paths, keys = [], []
@@ -32,20 +32,15 @@ def option_trie(backend: HFBackend, fmt: Format, q: dict, labels: list[str] | No
     return TokenTrie(paths, backend.tok.eos_token_id), keys
 
 
-def sample_seed(seed: int, qid: str, k: int) -> int:
-    """The seed of sample k of a question: its draw depends on nothing else."""
-    return stable_seed(seed, qid, k)
-
-
-def draw_unit(backend: HFBackend, fmt: Format, questions: list[dict], ks: list[int], estimator: str, seed: int,
+def draw_unit(backend: Backend, fmt: Format, questions: list[dict], ks: list[int], estimator: str, seed: int,
               temperature: float = 1.0, top_p: float = 1.0, max_new_tokens: int = 256,
               exact_score: str = "trie") -> list[dict]:
     """Sample records for every question x sample index k in `ks` (one record per question for `exact`).
-    Sampling estimators decode all rows together from one prefill per question (HFBackend.sample)."""
+    Sampling estimators decode all rows together from one prefill per question (Backend.sample)."""
     prompts = [fmt.prompt(q, backend.tok) for q in questions]
     if estimator == "exact":
         return [exact_record(backend, fmt, q, pr, temperature, exact_score) for q, pr in zip(questions, prompts)]
-    requests = [SampleRequest(pr, [sample_seed(seed, q["id"], k) for k in ks],
+    requests = [SampleRequest(pr, [stable_seed(seed, q["id"], k) for k in ks],
                               option_trie(backend, fmt, q)[0] if estimator == "choices" else None)
                 for q, pr in zip(questions, prompts)]
     gens = backend.sample(requests, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
@@ -55,7 +50,7 @@ def draw_unit(backend: HFBackend, fmt: Format, questions: list[dict], ks: list[i
             for q, r, gs in zip(questions, requests, gens) for j, (k, g) in enumerate(zip(ks, gs))]
 
 
-def draw(backend: HFBackend, fmt: Format, questions: list[dict], estimator: str, n: int, seed: int,
+def draw(backend: Backend, fmt: Format, questions: list[dict], estimator: str, n: int, seed: int,
          temperature: float = 1.0, top_p: float = 1.0, max_new_tokens: int = 256,
          exact_score: str = "trie") -> list[dict]:
     """n samples of every question in one unit, without a cache (tests, notebooks)."""
@@ -63,22 +58,25 @@ def draw(backend: HFBackend, fmt: Format, questions: list[dict], estimator: str,
                      temperature, top_p, max_new_tokens, exact_score)
 
 
-def exact_record(backend: HFBackend, fmt: Format, q: dict, prompt: str, temperature: float = 1.0,
+def exact_record(backend: Backend, fmt: Format, q: dict, prompt: str, temperature: float = 1.0,
                  score: str = "trie") -> dict:
+    """Each option's probability from the logits before each token of its trie path (one prefill of the prompt,
+    the options scored as a batch from its KV cache)."""
     trie, _ = option_trie(backend, fmt, q)
     rows = backend.score_continuations(prompt, trie.sequences)
     trie_lp, sums, means, lens = [], [], [], []
-    for i, steps in enumerate(rows):
+    for i, logits in enumerate(rows):
         seq = trie.sequences[i]
         body = len(seq) - 1  # without the terminator
-        raw = [float(steps[j][t]) for j, t in enumerate(seq[:body])]
+        raw = (logits[:body].gather(1, torch.tensor(seq[:body])[:, None]).squeeze(1)
+               - torch.logsumexp(logits[:body], dim=-1)).tolist() if body else []
         sums.append(sum(raw))
         means.append(sum(raw) / max(1, body))
         lens.append(body)
         lp = 0.0
         for j, (tok, allowed) in enumerate(trie.steps(i)):
-            logits = steps[j] / temperature
-            lp += float(logits[tok] - torch.logsumexp(logits[allowed], dim=0))
+            scaled = logits[j] / temperature
+            lp += float(scaled[tok] - torch.logsumexp(scaled[allowed], dim=0))
         trie_lp.append(lp)
     base = {"trie": trie_lp, "sum": sums, "mean": means}[score]
     probs = torch.softmax(torch.tensor(base, dtype=torch.float64), dim=0).tolist()

@@ -1,9 +1,11 @@
-"""Evaluation of methods that answer with words: the distilled model and the prompting baseline.
+"""Methods that answer with words: the distilled model and the prompting baseline.
 
-One greedy generation per test question; the answer and the confidence are parsed from the text. With
-`constrain`, decoding walks a trie of (option x confidence label) completions, so every output is valid.
+One greedy generation per question; the answer and the confidence are parsed from the text. With `constrain`,
+decoding walks a trie of (option x confidence label) completions, so every output is valid.
 
-Prediction record (data/eval/<method>.jsonl): {qid, text, answer_index, correct, bin, label, n_tokens, seconds}
+Prediction record (data/eval/<method>.jsonl, the common record of ud.metrics plus the text):
+  {qid, text, answer_key, correct, bin, label, confidence: null, raw: null, samples: 1, generated_tokens,
+   extra_forward_passes: 0, seconds}
 """
 
 from __future__ import annotations
@@ -12,15 +14,13 @@ import time
 
 from tqdm import tqdm
 
-from ud.backends.hf import HFBackend
-from ud.binning import Binner
+from ud.backends.base import Backend
 from ud.estimators import option_trie
-from ud.metrics import summarize
-from ud.normalize import DEFAULT_EQUIVALENCE, judge
+from ud.normalize import DEFAULT_EQUIVALENCE, grade
 from ud.prompts import Format, parse_confidence
 
 
-def predict(backend: HFBackend, fmt: Format, questions: list[dict], labels: list[str], *, ud: bool,
+def predict(backend: Backend, fmt: Format, questions: list[dict], labels: list[str], *, ud: bool,
             baseline: bool = False, constrain: bool = False, max_new_tokens: int = 64, batch_size: int = 16,
             desc: str = "evaluate", equivalence=DEFAULT_EQUIVALENCE) -> list[dict]:
     # free-form reasoning, or open answers, cannot be walked through a trie of options
@@ -38,23 +38,12 @@ def predict(backend: HFBackend, fmt: Format, questions: list[dict], labels: list
         for q, g in zip(batch, gens):
             text = g[0].text
             answer_part, conf_part = fmt.split_confidence(text)
-            idx, ok = judge(answer_part, q, fmt.tagged, equivalence)  # option index, or open answer's key
+            key, ok = grade(answer_part, q, fmt.tagged, equivalence)  # option index, or open answer's key
             b = parse_confidence(conf_part, labels)
-            preds.append({"qid": q["id"], "text": text, "answer_index": idx, "correct": ok, "bin": b,
-                          "label": labels[b] if b is not None else None, "n_tokens": g[0].n_tokens,
+            preds.append({"qid": q["id"], "text": text, "answer_key": key, "correct": ok, "bin": b,
+                          "label": labels[b] if b is not None else None, "confidence": None, "raw": None,
+                          "samples": 1, "generated_tokens": g[0].n_tokens, "extra_forward_passes": 0,
                           "seconds": dt})
         bar.update(len(batch))
     bar.close()
     return preds
-
-
-def score(method: str, preds: list[dict], binner: Binner, extra_cost: dict | None = None):
-    n = len(preds)
-    cost = {"forward_passes_per_answer": sum(p["n_tokens"] for p in preds) / n if n else 0,
-            "generated_tokens_per_answer": sum(p["n_tokens"] for p in preds) / n if n else 0,
-            "seconds_per_answer": sum(p["seconds"] for p in preds) / n if n else 0}
-    cost.update(extra_cost or {})
-    return summarize(method, [p["correct"] for p in preds], [p["bin"] for p in preds], binner.labels,
-                     binner.values, binner.high_bins(),
-                     answer_invalid=sum(p["answer_index"] is None for p in preds),
-                     confidence_invalid=sum(p["bin"] is None for p in preds), cost=cost)

@@ -55,6 +55,35 @@ def read_jsonl(path: str | os.PathLike) -> Iterator[dict]:
                 raise DataError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
 
 
+def read_appended_jsonl(path: str | os.PathLike) -> list[dict]:
+    """Records of a JSONL file that a run appends to as it goes (a resumable log). Only the last line can be cut by
+    a kill: it is removed from the file (so the next append starts a fresh line) and its work is done again; an
+    unreadable line anywhere else is damage, never skipped."""
+    import sys
+
+    path = Path(path)
+    data = path.read_bytes()
+    lines = data.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    records = []
+    for lineno, line in enumerate(lines, 1):
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            if lineno < len(lines):
+                raise DataError(f"{path}:{lineno}: not valid JSON, and not the last line (which a killed run may "
+                                "cut): the file is damaged; repair or delete it") from None
+            print(f"{path}: its last line was cut (a killed run); that entry is made again", file=sys.stderr)
+            with open(path, "r+b") as fh:
+                fh.truncate(len(data) - len(line))
+            return records
+    if data and not data.endswith(b"\n"):  # a whole last record whose newline was not written yet
+        with open(path, "ab") as fh:
+            fh.write(b"\n")
+    return records
+
+
 def write_json(path: str | os.PathLike, obj: Any) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,12 +1,51 @@
 """One metrics function for every method, so every row of the comparison is computed the same way.
 
-Input per test question: correct (bool; an invalid answer counts as incorrect), bin index (None when the
-confidence could not be read), and the numeric confidence the bin stands for.
+Every method writes one record per answer (data/eval/<method>.jsonl):
+  {set, qid, answer_key, correct, confidence, raw, bin, samples, generated_tokens, extra_forward_passes, seconds}
+  answer_key   the option index (multiple choice) or equivalence key (open answers); null = no readable answer,
+               counted wrong
+  confidence   a probability (methods with a continuous score, binned here into fixed-width bins), or null
+  raw          the score before calibration (its AUROC is `auroc_raw`), or null
+  bin          the bin the method itself stated (verbal methods), or null (unreadable, or a continuous method)
+  samples, generated_tokens, extra_forward_passes, seconds   what the answer cost (see Cost)
 """
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
+
 import numpy as np
+
+COST_FIELDS = ("samples", "generated_tokens", "extra_forward_passes", "seconds")
+
+
+@dataclass(frozen=True)
+class Cost:
+    """Inference cost per answer, averaged over a method's records."""
+    samples_per_answer: float | None  # generations drawn to answer once (K for semantic clustering, N for the teacher)
+    generated_tokens_per_answer: float | None  # tokens decoded, over all those generations
+    extra_forward_passes_per_answer: float | None  # forward passes beyond decoding (P(True)'s check, P(IK)'s probe)
+    seconds_per_answer: float | None  # wall time (None when unknown)
+
+    @classmethod
+    def of(cls, records: list[dict]) -> Cost:
+        def mean(field):
+            vals = [r.get(field) for r in records]
+            return float(np.mean(vals)) if vals and all(v is not None for v in vals) else None
+
+        return cls(*(mean(f) for f in COST_FIELDS))
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def greedy_answer(record: dict, confidence: float, raw: float, extra_forward_passes: int = 0,
+                  extra_seconds: float = 0.0) -> dict:
+    """The common answer record of a method that scores the base model's greedy answer (ud.baselines.greedy)."""
+    return {"set": record.get("set"), "qid": record["qid"], "answer_key": record["answer_key"],
+            "correct": bool(record["correct"]), "confidence": float(confidence), "raw": float(raw), "bin": None,
+            "samples": 1, "generated_tokens": record["n_tokens"], "extra_forward_passes": extra_forward_passes,
+            "seconds": record["seconds"] + extra_seconds}
 
 
 def auroc(scores, correct) -> float | None:
@@ -72,7 +111,7 @@ def reliability(bin_idx, correct, labels: list[str], values: list[float], min_co
 
 
 def summarize(method: str, correct, bin_idx, labels: list[str], values: list[float], high_bins: list[int],
-              answer_invalid: int = 0, confidence_invalid: int = 0, cost: dict | None = None,
+              answer_invalid: int = 0, confidence_invalid: int = 0, cost: Cost | dict | None = None,
               extra: dict | None = None) -> tuple[dict, list[dict]]:
     """Metrics dict and reliability rows. `bin_idx` entries of None (unreadable confidence) go to bin 0."""
     y = np.asarray([bool(c) for c in correct], dtype=int)
@@ -92,8 +131,32 @@ def summarize(method: str, correct, bin_idx, labels: list[str], values: list[flo
         "brier": float(np.mean((conf - y) ** 2)) if n else None,
         "invalid_rate": answer_invalid / n if n else None,
         "confidence_invalid_rate": confidence_invalid / n if n else None,
-        "cost": cost or {},
+        "cost": cost.to_json() if isinstance(cost, Cost) else cost or {},
     }
     if extra:
         out.update(extra)
     return out, reliability(b, y, labels, values)
+
+
+def score_verbal(method: str, records: list[dict], binner) -> tuple[dict, list[dict]]:
+    """Metrics of a method that states a bin (the distilled model, prompting, the teacher through the binner); the
+    AUROC of `raw` is reported when the records carry one."""
+    extra = None
+    if records and all(r.get("raw") is not None for r in records):
+        raw, y = [r["raw"] for r in records], [bool(r["correct"]) for r in records]
+        extra = {"auroc_raw": auroc(raw, y), "auroc_raw_ci": auroc_ci(raw, y)}
+    return summarize(method, [r["correct"] for r in records], [r["bin"] for r in records], binner.labels,
+                     binner.values, binner.high_bins(), answer_invalid=sum(r["answer_key"] is None for r in records),
+                     confidence_invalid=sum(r["bin"] is None for r in records), cost=Cost.of(records), extra=extra)
+
+
+def score_probabilities(method: str, records: list[dict], binner) -> tuple[dict, list[dict]]:
+    """Metrics of a method with a continuous confidence: its probabilities go into the (fixed-width) bins of
+    `binner` (paper §4.3), so AUROC compares like with like with the verbal methods; the raw score's AUROC too."""
+    probs = [r["confidence"] for r in records]
+    raw, correct = [r["raw"] for r in records], [bool(r["correct"]) for r in records]
+    extra = {"auroc_raw": auroc(raw, correct), "auroc_raw_ci": auroc_ci(raw, correct),
+             "ece_continuous": ece(probs, correct) if records else None}
+    return summarize(method, correct, [int(i) for i in binner.index(probs)], binner.labels, binner.values,
+                     binner.high_bins(), answer_invalid=sum(r["answer_key"] is None for r in records),
+                     cost=Cost.of(records), extra=extra)

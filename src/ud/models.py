@@ -139,6 +139,14 @@ def set_threads() -> int:
     return torch.get_num_threads()
 
 
+def trained_info(path: str | os.PathLike) -> dict:
+    """ud_model.json of a folder written by the train stage: {base, base_revision, method, labels, ...}."""
+    meta = Path(path) / "ud_model.json"
+    if not meta.exists():
+        raise ParamError(f"{path}: no ud_model.json (not a folder written by the train stage)")
+    return json.loads(meta.read_text())
+
+
 def load(model_id: str, device: str | None = None, dtype: str = "float32", adapter: str | None = None):
     """Load (model, tokenizer, ref). `adapter` is a peft LoRA folder merged into the base for inference."""
     import torch

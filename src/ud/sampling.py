@@ -227,3 +227,45 @@ def run_units(questions: list[dict], prompts: list[str], n: int, chunk: int, blo
     records = [r for rs in out for r in sorted(rs, key=lambda r: r["k"])]
     return SampleRun(records, computed, cached, units_computed, units_cached, time.perf_counter() - t0, stopped,
                      list(store.redone), compute_seconds)
+
+
+# ---- what defines a draw, and seeding the cache from a previous final file -------------------------------------------
+def definition(model, revision: str | None, prompt, seed: int, backend: str, sample, estimator: str | None = None,
+               adaptive: bool = True) -> dict:
+    """Everything that decides what a sample is, except how many are drawn: the key of the cache folder.
+    model, prompt, sample: those params sections. `estimator` / `adaptive=False` override sample.estimator /
+    sample.adaptive (inference-time sampling draws the same samples, never stopping early)."""
+    settings = {k: getattr(sample, k) for k in ("temperature", "top_p", "max_new_tokens", "exact_score", "chunk",
+                                                "block")}
+    return {"model": {"id": model.id, "revision": revision, "dtype": model.dtype}, "prompt": prompt.model_dump(),
+            "seed": seed, "backend": backend, "sample": {**settings, "estimator": estimator or sample.estimator},
+            "adaptive": sample.adaptive.model_dump() if adaptive and sample.adaptive.enabled else None}
+
+
+def import_previous(store: ChunkStore, records_path: Path, meta_path: Path, key: str, qs: list[dict],
+                    prompts: list[str], chunk: int, block: int, exact: bool) -> int:
+    """Seed an empty cache from the stage's previous output (kept by `persist: true`, e.g. pulled from a DVC
+    remote) when it was drawn under the same definition, so raising sample.n on another machine tops up instead
+    of starting over. Only whole units are imported. Returns the number of units imported."""
+    if store.units() or not records_path.exists() or not meta_path.exists():
+        return 0
+    meta = io.read_json(meta_path)
+    if meta.get("definition_hash") != key or meta.get("adaptive"):
+        return 0
+    by_q: dict[str, dict[int, dict]] = {}
+    for r in io.read_jsonl(records_path):
+        by_q.setdefault(r["qid"], {})[r["k"]] = r
+    blocks = 1 if exact else meta["n"] // block
+    imported = 0
+    for c0 in range(0, len(qs), chunk):
+        batch = qs[c0: c0 + chunk]
+        for b in range(blocks):
+            ks = [0] if exact else range(b * block, (b + 1) * block)
+            if not all(k in by_q.get(q["id"], {}) for q in batch for k in ks):
+                break
+            store.commit(c0 // chunk, b, [by_q[q["id"]][k] for q in batch for k in ks], [q["id"] for q in batch],
+                         prompts_hash(prompts[c0: c0 + chunk]))
+            imported += 1
+    if imported:
+        print(f"sample cache: seeded with {imported} units from the previous {records_path}")
+    return imported

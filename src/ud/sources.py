@@ -234,3 +234,11 @@ def make_splits(source: str, dataset: str, spec: dict, seed: int) -> dict[str, l
         out[name] = [dict(q, split=name) for q in pools[src][start:start + size]]
         offsets[src] = start + size
     return out
+
+
+def shift_questions(source: str, dataset: str, split: str, size: int, seed: int) -> list[dict]:
+    """`size` seeded questions of a domain-shift dataset's `split`, as test questions."""
+    check_dataset(source, dataset)
+    qs = load_questions(source, dataset, split)
+    random.Random(f"{seed}:shift:{dataset}").shuffle(qs)
+    return [dict(q, split="test") for q in qs[:size]]

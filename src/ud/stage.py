@@ -1,4 +1,5 @@
-"""Shared entry for the thin scripts in stages/: validate params first, turn known errors into one clear line."""
+"""How a stage script runs: `stage.run(main)` loads and validates params.yaml (before any compute), calls
+main(params), and turns a UDError (bad params, missing inputs) into one clear line and exit code 2."""
 
 from __future__ import annotations
 
@@ -9,15 +10,14 @@ from collections.abc import Callable
 from ud.errors import UDError
 
 
-def run_stage(fn: Callable[[dict], object], check_model: bool = False, params_file: str = "params.yaml") -> None:
+def run(main: Callable, *args) -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # offline by default; export HF_HUB_OFFLINE=0 to use the hub
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from ud import params
 
     try:
-        p = params.load(params_file, check_model=check_model)
-        fn(p)
+        main(params.load(), *args)
     except UDError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)

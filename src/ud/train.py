@@ -15,8 +15,10 @@ from pathlib import Path
 from ud.errors import DataError
 
 
-def train(model_id: str, examples: list[dict], out_dir: str, cfg: dict, seed: int, live_dir: str | None = None,
-          labels: list[str] | None = None) -> dict:
+def train(model_id: str, examples: list[dict], out_dir: str, cfg, seed: int, *, dtype: str = "float32",
+          live_dir: str | None = None, labels: list[str] | None = None) -> dict:
+    """Fine-tune `model_id` on prompt/completion examples; `cfg` is the `train` params section. dtype: float32
+    trains in fp32; bfloat16/float16 train with mixed precision (fp32 master weights, half-precision autocast)."""
     import torch
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -25,33 +27,36 @@ def train(model_id: str, examples: list[dict], out_dir: str, cfg: dict, seed: in
     from ud import models
 
     if not examples:
-        raise ValueError("train: the SFT set is empty (every calibration question filtered out?)")
+        raise DataError("train: the SFT set is empty: no calibration question gave an example (check "
+                        "metrics/annotate.json and the answer sets' invalid counts)")
     models.set_threads()
     ref = models.ensure_local(models.resolve(model_id))
     tok = AutoTokenizer.from_pretrained(ref.load_from)
     if tok.pad_token_id is None:
         tok.pad_token = tok.eos_token
     model = AutoModelForCausalLM.from_pretrained(ref.load_from, dtype=torch.float32)
-    examples = drop_overlong(examples, tok, cfg["max_length"])
+    examples = drop_overlong(examples, tok, cfg.max_length)
     ds = Dataset.from_list([{"prompt": e["prompt"], "completion": e["completion"]} for e in examples])
 
     peft_config = None
-    if cfg["method"] == "lora":
+    if cfg.method == "lora":
         from peft import LoraConfig
 
-        lc = cfg["lora"]
-        peft_config = LoraConfig(r=lc["r"], lora_alpha=lc["alpha"], lora_dropout=lc["dropout"],
-                                 target_modules=lc.get("target_modules", "all-linear"), task_type="CAUSAL_LM")
+        lc = cfg.lora
+        peft_config = LoraConfig(r=lc.r, lora_alpha=lc.alpha, lora_dropout=lc.dropout,
+                                 target_modules=lc.target_modules, task_type="CAUSAL_LM")
 
     use_cpu = not torch.cuda.is_available()
     work = tempfile.mkdtemp(prefix="ud-train-")
     args = SFTConfig(
-        output_dir=work, num_train_epochs=float(cfg["epochs"]), learning_rate=float(cfg["lr"]),
-        per_device_train_batch_size=cfg["batch_size"], gradient_accumulation_steps=cfg["grad_accum"],
-        max_length=cfg["max_length"], completion_only_loss=True, use_cpu=use_cpu, bf16=False,
-        gradient_checkpointing=False, logging_steps=cfg.get("logging_steps", 5), save_strategy="no",
-        report_to=[], seed=seed, data_seed=seed, lr_scheduler_type=cfg.get("scheduler", "linear"),
-        warmup_steps=cfg.get("warmup_steps", 0), disable_tqdm=False,
+        output_dir=work, num_train_epochs=float(cfg.epochs), learning_rate=float(cfg.lr),
+        per_device_train_batch_size=cfg.batch_size, gradient_accumulation_steps=cfg.grad_accum,
+        max_length=cfg.max_length, completion_only_loss=True, use_cpu=use_cpu,
+        # SFTConfig turns bf16 on by itself on CPU unless told: mixed precision only when model.dtype asks for it
+        bf16=dtype == "bfloat16", fp16=dtype == "float16",
+        gradient_checkpointing=False, logging_steps=cfg.logging_steps, save_strategy="no",
+        report_to=[], seed=seed, data_seed=seed, lr_scheduler_type=cfg.scheduler,
+        warmup_steps=cfg.warmup_steps, disable_tqdm=False,
     )
     callbacks = []
     live = None
@@ -71,7 +76,7 @@ def train(model_id: str, examples: list[dict], out_dir: str, cfg: dict, seed: in
     tmp = Path(tempfile.mkdtemp(dir=out.parent if out.parent.exists() else None, prefix=".ud-model-"))
     trainer.model.save_pretrained(tmp)
     tok.save_pretrained(tmp)
-    meta = {"base": model_id, "base_revision": ref.revision, "method": cfg["method"], "labels": labels,
+    meta = {"base": model_id, "base_revision": ref.revision, "method": cfg.method, "dtype": dtype, "labels": labels,
             "train_loss": float(result.training_loss), "steps": int(result.global_step),
             "examples": len(examples)}
     (tmp / "ud_model.json").write_text(json.dumps(meta, indent=1))
@@ -100,15 +105,3 @@ def drop_overlong(examples: list[dict], tok, max_length: int) -> list[dict]:
             raise DataError(msg + "; every example would lose its confidence label -- raise train.max_length")
         print(f"warning: {msg}; dropped them rather than truncating their completions")
     return kept
-
-
-def load_trained(path: str):
-    """(model, tokenizer, meta) for a folder written by `train` (adapter merged into its base)."""
-    from ud import models
-
-    meta = json.loads((Path(path) / "ud_model.json").read_text())
-    if meta["method"] == "lora":
-        model, tok, _ = models.load(meta["base"], adapter=path)
-    else:
-        model, tok, _ = models.load(path)
-    return model, tok, meta

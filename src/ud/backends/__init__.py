@@ -1,25 +1,32 @@
-"""Inference/scoring backends, one per file: hf (transformers, CPU or GPU) and vllm (GPU, optional extra).
-
-Both offer sample(requests, ...) (seeded per sample, shared prefix), generate(prompts, n, ...) and
-encode_continuation(text); hf also scores continuations (the `exact` estimator).
-"""
+"""Inference engines behind one interface (ud.backends.base.Backend), one per file: hf (transformers, CPU or GPU)
+and vllm (GPU, optional extra). `build_backend` is the only constructor callers use."""
 
 from __future__ import annotations
 
-BACKENDS = ("hf", "vllm")
+from ud.backends.base import Backend, Generation, SampleRequest, stable_seed
+
+__all__ = ["Backend", "Generation", "SampleRequest", "build_backend", "stable_seed"]
+ENGINES = ("hf", "vllm")
 
 
-def make(name: str, model_id: str, *, chat: bool, dtype: str = "float32", adapter: str | None = None):
-    """(backend, model ref) for `model.backend`; `adapter` is a LoRA folder applied on top of model_id."""
+def build_backend(model, *, chat: bool, trained: str | None = None, scoring: bool = False):
+    """(backend, model ref) for the `model` params section (id, dtype, backend).
+
+    trained: a folder written by the train stage; its LoRA adapter is applied to the base (merged for hf, per
+             request for vllm), or, for full fine-tuning, the folder is the model.
+    scoring: the caller needs logits or hidden states, which only the hf engine gives."""
     from ud import models
 
-    if name == "vllm":
+    info = models.trained_info(trained) if trained else None
+    lora = info is not None and info["method"] == "lora"
+    model_id = model.id if info is None else info["base"] if lora else trained  # an adapter knows its base
+    engine = "hf" if scoring else model.backend
+    if engine == "vllm":
         from ud.backends.vllm import VLLMBackend
 
         ref = models.ensure_local(models.resolve(model_id))
-        return VLLMBackend(ref.load_from, chat=chat, dtype="bfloat16" if dtype == "float32" else dtype,
-                           adapter=adapter), ref
+        return VLLMBackend(ref.load_from, chat=chat, dtype=model.dtype, adapter=trained if lora else None), ref
     from ud.backends.hf import HFBackend
 
-    model, tok, ref = models.load(model_id, dtype=dtype, adapter=adapter)
-    return HFBackend(model, tok, chat=chat), ref
+    hf_model, tok, ref = models.load(model_id, dtype=model.dtype, adapter=trained if lora else None)
+    return HFBackend(hf_model, tok, chat=chat), ref

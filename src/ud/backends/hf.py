@@ -16,13 +16,9 @@ vocabulary x generated length (output_logits=True would hold all of it).
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass, field
-
 import numpy as np
 import torch
 from transformers import (
-    DynamicCache,
     GenerationConfig,
     LogitsProcessor,
     LogitsProcessorList,
@@ -30,19 +26,15 @@ from transformers import (
     TemperatureLogitsWarper,
     TopPLogitsWarper,
 )
-from transformers.cache_utils import DynamicLayer
 
+from ud.backends.base import Generation, SampleRequest
+from ud.backends.kv import batch_cache, prefill
+from ud.errors import UDError
 from ud.trie import TokenTrie
 
 # Drop finished rows from the decode batch once this fraction of it is dead: compaction copies the KV cache, so it
 # pays only when many rows would otherwise be computed for nothing.
 COMPACT_FRACTION = 0.25
-
-
-def stable_seed(*parts) -> int:
-    """A seed from strings/ints that is the same on every machine and Python run (hash() is salted)."""
-    h = hashlib.sha256(":".join(str(p) for p in parts).encode()).digest()
-    return int.from_bytes(h[:4], "little")
 
 
 class RawLogprobRecorder(LogitsProcessor):
@@ -65,70 +57,15 @@ class RawLogprobRecorder(LogitsProcessor):
         return torch.stack(self.steps, dim=1) if self.steps else torch.zeros(len(last_tokens), 0)
 
 
-@dataclass
-class SampleRequest:
-    """One prompt and the seeds of the continuations to draw for it (one continuation per seed)."""
-    prompt: str
-    seeds: list[int]
-    trie: TokenTrie | None = None  # restrict continuations to the trie's paths (the `choices` estimator)
-
-
-class _GrowingLayer(DynamicLayer):
-    """A KV layer preallocated for the whole generation: appending a step writes in place instead of concatenating
-    (DynamicLayer copies the whole cache every step), and rows can be gathered (copy the prompt to many rows, or
-    drop finished rows)."""
-
-    def __init__(self, keys: torch.Tensor, values: torch.Tensor, room: int):
-        super().__init__()
-        b, h, n, _ = keys.shape
-        self.kbuf = keys.new_empty(b, h, n + room, keys.shape[-1])
-        self.vbuf = values.new_empty(b, h, n + room, values.shape[-1])
-        self.kbuf[:, :, :n] = keys
-        self.vbuf[:, :, :n] = values
-        self.length = n
-        self.device = keys.device
-        self.is_initialized = True
-        self._views()
-
-    def _views(self):
-        self.keys = self.kbuf[:, :, : self.length]
-        self.values = self.vbuf[:, :, : self.length]
-
-    def update(self, key_states, value_states, *args, **kwargs):
-        n = key_states.shape[-2]
-        self.kbuf[:, :, self.length: self.length + n] = key_states
-        self.vbuf[:, :, self.length: self.length + n] = value_states
-        self.length += n
-        self._views()
-        return self.keys, self.values
-
-    def get_seq_length(self) -> int:
-        return self.length
-
-    def batch_select_indices(self, indices: torch.Tensor) -> None:
-        self.kbuf = self.kbuf[indices]
-        self.vbuf = self.vbuf[indices]
-        self._views()
-
-
 def uniform_stream(seed: int, steps: int) -> np.ndarray:
     """The uniforms a row draws its tokens with: a function of its seed only (numpy PCG64 is stable across
     platforms and versions)."""
     return np.random.Generator(np.random.PCG64(seed)).random(steps)
 
 
-@dataclass
-class Generation:
-    text: str
-    n_tokens: int
-    logprob_sum: float
-    logprob_mean: float
-    finish: str  # "stop" (EOS or stop string) | "length"
-    token_ids: list[int]
-    token_logprobs: list[float] = field(default_factory=list)  # raw-model log p of each generated token
-
-
 class HFBackend:
+    """The transformers engine (CPU or GPU), implementing ud.backends.base.Backend."""
+
     name = "hf"
 
     def __init__(self, model, tokenizer, chat: bool = False):
@@ -140,6 +77,7 @@ class HFBackend:
             self.tok.pad_token = self.tok.eos_token
         self.device = next(model.parameters()).device
         self._prefill_memo: tuple | None = None
+        self._prefix_memo: tuple | None = None
         self.stats = {"forward_tokens": 0, "generated_tokens": 0}  # for throughput / roofline accounting
 
     # ---- tokenization -------------------------------------------------------------------------------------
@@ -150,6 +88,19 @@ class HFBackend:
 
     def encode_continuation(self, text: str) -> list[int]:
         return self.tok(text, add_special_tokens=False)["input_ids"]
+
+    def prompt_ids(self, prompt: str) -> list[int]:
+        return self.tok(prompt, add_special_tokens=not self.chat)["input_ids"]
+
+    def _stop_window(self, stop_strings: list[str] | None) -> int:
+        return 2 + max((len(self.encode_continuation(s)) for s in stop_strings or []), default=0)
+
+    def _stops(self, ids: list[int], window: int, stop_strings: list[str] | None) -> bool:
+        """Whether the tokens so far end a stop string (decoded over the last `window` tokens)."""
+        if not stop_strings or not ids:
+            return False
+        tail = self.tok.decode(ids[-window:], skip_special_tokens=True)
+        return any(s in tail for s in stop_strings)
 
     # ---- generation ---------------------------------------------------------------------------------------
     @torch.no_grad()
@@ -183,42 +134,44 @@ class HFBackend:
                                   tokenizer=self.tok if stop_strings else None)
         gen = out[:, plen:]
         lp = recorder.finish(gen[:, -1]) if gen.shape[1] else torch.zeros(len(gen), 0)
+        window = self._stop_window(stop_strings)
         results: list[list[Generation]] = [[] for _ in prompts]
         for row in range(gen.shape[0]):
             ids = gen[row].tolist()
-            length, finish = len(ids), "length"
-            for j, t in enumerate(ids):
-                if t == eos:  # counted, not decoded
-                    length, finish = j + 1, "stop"
-                    break
-                if t == self.tok.pad_token_id:  # a row finished by a stop string is padded after it
-                    length, finish = j, "stop"
-                    break
+            length, finish = self._generated_length(ids, window, stop_strings)
             text = self.tok.decode(ids[:length], skip_special_tokens=True)
-            if stop_strings and any(s in text for s in stop_strings):
-                finish = "stop"
             row_lp = lp[row, :length]
             s = float(row_lp.sum()) if length else 0.0
             results[row // n].append(Generation(text, length, s, s / length if length else 0.0, finish, ids[:length],
                                                 row_lp.tolist()))
         return results
 
+    def _generated_length(self, ids: list[int], window: int, stop_strings: list[str] | None) -> tuple[int, str]:
+        """(tokens the row generated, finish) of a row of HF generate's output, which pads a row after it stops.
+        A row stops on EOS (counted) or right after the token that completes a stop string; the padding after it
+        is not generated even when pad == EOS (models without a pad token), so it is never counted."""
+        eos, pad = self.tok.eos_token_id, self.tok.pad_token_id
+        for j, t in enumerate(ids):
+            if j and self._stops(ids[:j], window, stop_strings):
+                return j, "stop"
+            if t == eos:
+                return j + 1, "stop"
+            if t == pad:
+                return j, "stop"
+        return len(ids), "stop" if self._stops(ids, window, stop_strings) else "length"
+
     # ---- shared-prefix sampling ---------------------------------------------------------------------------
     def _prefill(self, prompts: list[str]):
         """KV cache and next-token logits of a batch of prompts, computed once. The last batch is kept, so
-        drawing more blocks of samples for the same prompts does not prefill again."""
+        drawing more blocks of samples (or scoring options) for the same prompts does not prefill again."""
         key = tuple(prompts)
         if self._prefill_memo is not None and self._prefill_memo[0] == key:
             return self._prefill_memo[1:]
         enc = self.encode(prompts)
         mask = enc["attention_mask"]
-        pos = (mask.cumsum(-1) - 1).clamp(min=0)
-        cache = DynamicCache()
-        out = self.model(input_ids=enc["input_ids"], attention_mask=mask, position_ids=pos, cache=cache,
-                         use_cache=True, logits_to_keep=1)
+        kv, logits = prefill(self.model, enc["input_ids"], mask)
         self.stats["forward_tokens"] += int(mask.sum())
-        kv = [(layer.keys, layer.values) for layer in cache.layers]  # filled in place by the forward pass
-        self._prefill_memo = (key, kv, out.logits[:, -1].float(), mask)
+        self._prefill_memo = (key, kv, logits, mask)
         return self._prefill_memo[1:]
 
     @torch.no_grad()
@@ -235,8 +188,7 @@ class HFBackend:
         if all(r.trie is not None for r in requests):
             steps = min(steps, max(len(seq) for r in requests for seq in r.trie.sequences))
         idx = torch.tensor(row_req, device=self.device)
-        cache = DynamicCache()
-        cache.layers = [_GrowingLayer(k[idx], v[idx], steps) for k, v in kv]
+        cache = batch_cache(kv, idx, steps)
         mask = prompt_mask[idx]
         logits = last_logits[idx]
         uniforms = torch.from_numpy(np.stack([uniform_stream(s, steps) for s in seeds])).to(self.device)
@@ -246,7 +198,7 @@ class HFBackend:
             warpers.append(TemperatureLogitsWarper(temperature))
         if top_p < 1.0:
             warpers.append(TopPLogitsWarper(top_p))
-        stop_window = 2 + max((len(self.encode_continuation(s)) for s in stop_strings or []), default=0)
+        window = self._stop_window(stop_strings)
         tokens: list[list[int]] = [[] for _ in seeds]
         logprobs: list[list[float]] = [[] for _ in seeds]
         finish = ["length"] * len(seeds)
@@ -280,12 +232,8 @@ class HFBackend:
                 tokens[row].append(tok)
                 logprobs[row].append(chosen_lps[b])
                 self.stats["generated_tokens"] += 1
-                if tok == eos:
+                if tok == eos or self._stops(tokens[row], window, stop_strings):
                     live[row], finish[row] = False, "stop"
-                elif stop_strings:
-                    tail = self.tok.decode(tokens[row][-stop_window:], skip_special_tokens=True)
-                    if any(s in tail for s in stop_strings):
-                        live[row], finish[row] = False, "stop"
             if not any(live[row] for row in alive) or t == steps - 1:
                 break
             dead = sum(1 for row in alive if not live[row])
@@ -312,22 +260,69 @@ class HFBackend:
 
     # ---- scoring ------------------------------------------------------------------------------------------
     @torch.no_grad()
-    def score_continuations(self, prompt: str, continuations: list[list[int]]) -> list[list[torch.Tensor]]:
-        """For each continuation (token ids), the log-softmax rows predicting each of its tokens.
-        Returns per continuation a list of (vocab,) log-prob tensors, one per token."""
-        p_ids = self.encode([prompt])["input_ids"][0].tolist()
-        seqs = [p_ids + c for c in continuations]
-        width = max(len(s) for s in seqs)
-        pad = self.tok.pad_token_id
-        ids = torch.full((len(seqs), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(seqs), width), dtype=torch.long)
-        for i, s in enumerate(seqs):  # right padding: positions line up with the shared prompt
-            ids[i, : len(s)] = torch.tensor(s)
-            mask[i, : len(s)] = 1
-        logits = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).logits.float()
-        lsm = torch.log_softmax(logits, dim=-1).cpu()
+    def score_continuations(self, prompt: str, continuations: list[list[int]]) -> list[torch.Tensor]:
+        """Per continuation, the (len, vocab) raw logits before each of its tokens. The prompt is prefilled once
+        (and kept for the next call with the same prompt); the continuations run as one batch from its KV cache,
+        so the prompt is never copied per option and nothing is computed over the prompt's positions."""
+        kv, last_logits, mask = self._prefill([prompt])
+        rests = [c[:-1] for c in continuations]  # a continuation's last token predicts nothing we need
+        width = max((len(r) for r in rests), default=0)
+        logits = None
+        if width:
+            ids = torch.full((len(rests), width), self.tok.pad_token_id, dtype=torch.long, device=self.device)
+            cmask = torch.zeros((len(rests), width), dtype=torch.long, device=self.device)
+            for i, r in enumerate(rests):  # right padding: a row's padding comes after its real tokens
+                ids[i, : len(r)] = torch.tensor(r, device=self.device)
+                cmask[i, : len(r)] = 1
+            cache = batch_cache(kv, torch.zeros(len(rests), dtype=torch.long, device=self.device), width)
+            pos = (int(mask.sum()) + torch.arange(width, device=self.device)).expand(len(rests), -1)
+            logits = self.model(input_ids=ids, attention_mask=torch.cat([mask.expand(len(rests), -1), cmask], 1),
+                                position_ids=pos, cache=cache, use_cache=True).logits.float()
+            self.stats["forward_tokens"] += int(cmask.sum())
         out = []
-        for i, c in enumerate(continuations):
-            start = len(p_ids) - 1  # the row at position t predicts token t+1
-            out.append([lsm[i, start + j] for j in range(len(c))])
+        for i, r in enumerate(rests):  # row 0: after the prompt; row j: after the continuation's token j-1
+            rows = [last_logits[:1]] + ([logits[i, : len(r)]] if r else [])
+            out.append(torch.cat(rows)[: len(continuations[i])].cpu())
         return out
+
+    def _prefix_kv(self, prefix: list[int]):
+        if self._prefix_memo is None or self._prefix_memo[0] != prefix:
+            kv, _ = prefill(self.model, torch.tensor([prefix], device=self.device))
+            self.stats["forward_tokens"] += len(prefix)
+            self._prefix_memo = (list(prefix), kv)
+        return self._prefix_memo[1]
+
+    @torch.no_grad()
+    def next_token_logits(self, sequences: list[list[int]], prefix: list[int] | None = None) -> torch.Tensor:
+        """(len(sequences), vocab) logits after the last token of each token sequence, one forward pass for the
+        batch (right padding). When every sequence starts with `prefix`, the prefix's KV is computed once (kept for
+        later calls) and shared by the rows; otherwise each row is a full pass."""
+        use = bool(prefix) and all(len(s) > len(prefix) and s[: len(prefix)] == prefix for s in sequences)
+        start = len(prefix) if use else 0
+        rest = [s[start:] for s in sequences]
+        width = max(len(r) for r in rest)
+        ids = torch.full((len(rest), width), self.tok.pad_token_id, dtype=torch.long)
+        mask = torch.zeros((len(rest), width), dtype=torch.long)
+        for i, r in enumerate(rest):
+            ids[i, : len(r)] = torch.tensor(r)
+            mask[i, : len(r)] = 1
+        kwargs = {}
+        if use:
+            cache = batch_cache(self._prefix_kv(prefix), torch.zeros(len(rest), dtype=torch.long,
+                                                                      device=self.device), width)
+            mask = torch.cat([torch.ones((len(rest), start), dtype=torch.long), mask], dim=1)
+            kwargs = {"cache": cache, "use_cache": True,
+                      "position_ids": (start + torch.arange(width)).expand(len(rest), -1).to(self.device)}
+        logits = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device), **kwargs).logits
+        last = torch.tensor([len(r) - 1 for r in rest], device=logits.device)
+        return logits[torch.arange(len(rest), device=logits.device), last].float()
+
+    @torch.no_grad()
+    def hidden_states(self, sequences: list[list[int]], layer: int) -> np.ndarray:
+        """Layer `layer` of hidden_states (0 = embeddings, -1 = last) at each sequence's last token, one forward
+        pass per sequence (no padding, so the state is exactly the unbatched one)."""
+        feats = [self.model(input_ids=torch.tensor([s], device=self.device), output_hidden_states=True)
+                 .hidden_states[layer][0, -1].float().cpu().numpy() for s in sequences]
+        if not feats:
+            raise UDError("hidden_states: no sequences")
+        return np.stack(feats)

@@ -1,17 +1,19 @@
-"""vLLM backend (GPU, `pip install .[vllm]`): the same sample()/generate() interface as HFBackend.
+"""vLLM backend (GPU, `pip install .[vllm]`): sample() and generate() of the Backend interface (ud.backends.base).
 
   * every sample is its own request with n=1 and seed = the sample's seed, so, as with HFBackend.sample, a draw
     depends on its seed only (resume and top-up stay exact); automatic prefix caching makes the N requests of a
     question share one prefill;
   * `choices` (trie-constrained) decoding becomes structured outputs with choice = the trie's paths as text;
   * log-probs are vLLM's default raw log-probs (before temperature / top-p), as in HFBackend;
-  * LoRA adapters are applied per request (LoRARequest); a fully fine-tuned model is loaded as a model.
+  * LoRA adapters are applied per request (LoRARequest); a fully fine-tuned model is loaded as a model;
+  * scoring (score_continuations, next_token_logits, hidden_states) needs the model's internals: the stages that
+    score build an hf backend (build_backend(..., scoring=True)), and these methods say so if called.
 The vLLM version is recorded by io.versions() and the GPU name in `device`.
 """
 
 from __future__ import annotations
 
-from ud.backends.hf import Generation, SampleRequest
+from ud.backends.base import Generation, SampleRequest, stable_seed
 from ud.errors import UDError
 from ud.trie import TokenTrie
 
@@ -59,6 +61,10 @@ class VLLMBackend:
     def encode_continuation(self, text: str) -> list[int]:
         return self.tok(text, add_special_tokens=False)["input_ids"]
 
+    def prompt_ids(self, prompt: str) -> list[int]:
+        # chat prompts are already rendered with their special tokens: do not add a BOS again
+        return self.tok(prompt, add_special_tokens=not self.chat)["input_ids"]
+
     def _params(self, *, seed, temperature, top_p, max_new_tokens, stop_strings, trie):
         from vllm import SamplingParams
 
@@ -71,8 +77,7 @@ class VLLMBackend:
                               stop=stop_strings or None, include_stop_str_in_output=True, logprobs=0, **kwargs)
 
     def _run(self, prompts: list[str], params: list) -> list:
-        # chat prompts are already rendered with their special tokens: do not add a BOS again
-        inputs = [{"prompt_token_ids": self.tok(p, add_special_tokens=not self.chat)["input_ids"]} for p in prompts]
+        inputs = [{"prompt_token_ids": self.prompt_ids(p)} for p in prompts]
         outs = self.llm.generate(inputs, params, lora_request=self.lora, use_tqdm=False)
         for o in outs:
             self.stats["generated_tokens"] += len(o.outputs[0].token_ids)
@@ -96,13 +101,21 @@ class VLLMBackend:
     def generate(self, prompts: list[str], n: int = 1, *, do_sample: bool = True, temperature: float = 1.0,
                  top_p: float = 1.0, max_new_tokens: int = 64, stop_strings: list[str] | None = None,
                  tries: list[TokenTrie] | None = None, seed: int | None = None) -> list[list[Generation]]:
-        """HFBackend.generate's interface (greedy evaluation of the distilled model, with its LoRA adapter)."""
-        from ud.backends.hf import stable_seed
-
+        """Backend.generate (greedy evaluation of the distilled model, with its LoRA adapter)."""
         reqs = [SampleRequest(p, [stable_seed(seed or 0, i, k) for k in range(n)], tries[i] if tries else None)
                 for i, p in enumerate(prompts)]
         return self.sample(reqs, temperature=temperature if do_sample else 0.0, top_p=top_p,
                            max_new_tokens=max_new_tokens, stop_strings=stop_strings)
 
+    def _no_scoring(self, what: str):
+        raise UDError(f"the vllm backend has no {what}: stages that score build an hf backend "
+                      "(build_backend(..., scoring=True))")
+
     def score_continuations(self, prompt, continuations):
-        raise UDError("the `exact` estimator scores with the HF backend: set model.backend='hf' for it")
+        self._no_scoring("score_continuations")
+
+    def next_token_logits(self, sequences, prefix=None):
+        self._no_scoring("next_token_logits")
+
+    def hidden_states(self, sequences, layer):
+        self._no_scoring("hidden_states")

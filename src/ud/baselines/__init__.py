@@ -1,6 +1,8 @@
-"""Baselines the paper compares against (§4.1). Each writes the same metrics schema as `evaluate`.
+"""The baselines the paper compares against (§4.1), one module each, all of one shape:
 
-In this package: the teacher (the sampling estimator itself on the test questions) and prompting
-(the base model asked for a verbal confidence, Appendix E.1). Lexical, P(True), P(IK) and semantic
-clustering plug in here as further modules with a `run(...) -> (metrics, reliability)` function.
+    fit(calibration data) -> a fitted object      (supervised methods only: lexical, P(IK), P(True)'s shots)
+    score(fitted, ...)    -> one record per answer (the common record of ud.metrics)
+
+and the metrics of every method are computed by one function (ud.metrics). `greedy` holds the base model's greedy
+answer that lexical, P(True) and P(IK) build on; `teacher` is the sampling estimator itself.
 """

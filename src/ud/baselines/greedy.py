@@ -1,8 +1,9 @@
 """The base model's greedy answer to each question, and what the supervised baselines read from it: the
 per-token log-probs of the answer (lexical) and the hidden state at the answer's last token (P(IK)).
 
-Record (data/greedy/<split>.jsonl): {qid, text, answer_index, correct, token_logprobs, n_tokens, seconds}
-Features (data/greedy/<split>.features.safetensors): "hidden" (questions x hidden size, float32), record order.
+Record (data/greedy/<part>.jsonl): {set, qid, text, answer_key, correct, token_ids, token_logprobs, n_tokens,
+seconds, feature_seconds}
+Features (data/greedy/<split>.features.safetensors): "hidden" (records x hidden size, float32), record order.
 """
 
 from __future__ import annotations
@@ -10,16 +11,15 @@ from __future__ import annotations
 import time
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
-from ud.backends.hf import HFBackend
+from ud.backends.base import Backend
 from ud.estimators import option_trie
-from ud.normalize import DEFAULT_EQUIVALENCE, judge
+from ud.normalize import DEFAULT_EQUIVALENCE, grade
 from ud.prompts import Format
 
 
-def answer_questions(backend: HFBackend, fmt: Format, questions: list[dict], *, constrain: bool,
+def answer_questions(backend: Backend, fmt: Format, questions: list[dict], *, constrain: bool,
                      max_new_tokens: int, batch_size: int, desc: str = "greedy",
                      equivalence=DEFAULT_EQUIVALENCE) -> list[dict]:
     """One greedy answer per question with the sampling prompt (trie-constrained to the options when asked)."""
@@ -35,31 +35,19 @@ def answer_questions(backend: HFBackend, fmt: Format, questions: list[dict], *, 
         dt = (time.perf_counter() - t0) / len(batch)
         for q, g in zip(batch, gens):
             g = g[0]
-            idx, ok = judge(g.text, q, fmt.tagged, equivalence)
-            out.append({"qid": q["id"], "text": g.text, "answer_index": idx, "correct": ok, "token_ids": g.token_ids,
+            key, ok = grade(g.text, q, fmt.tagged, equivalence)
+            out.append({"qid": q["id"], "text": g.text, "answer_key": key, "correct": ok, "token_ids": g.token_ids,
                         "token_logprobs": g.token_logprobs, "n_tokens": g.n_tokens, "seconds": dt})
     return out
 
 
-@torch.no_grad()
-def answer_features(backend: HFBackend, fmt: Format, questions: list[dict], records: list[dict],
+def answer_features(backend: Backend, fmt: Format, questions: list[dict], records: list[dict],
                     layer: int) -> tuple[np.ndarray, float]:
     """Hidden state (layer `layer` of hidden_states: 0 = embeddings, -1 = last) at the last token of prompt +
-    greedy answer (without its EOS), one forward pass per question. Returns (features, seconds per question)."""
-    feats = []
+    greedy answer (without its EOS). Returns (features, seconds per question)."""
     eos = backend.tok.eos_token_id
+    seqs = [backend.prompt_ids(fmt.prompt(q, backend.tok)) + [t for t in r["token_ids"] if t != eos]
+            for q, r in zip(questions, records)]
     t0 = time.perf_counter()
-    for q, r in zip(questions, records):
-        p_ids = backend.encode([fmt.prompt(q, backend.tok)])["input_ids"][0].tolist()
-        a_ids = [t for t in r["token_ids"] if t != eos]
-        ids = torch.tensor([p_ids + a_ids], device=backend.device)
-        hs = backend.model(input_ids=ids, output_hidden_states=True).hidden_states
-        feats.append(hs[layer][0, -1].float().cpu().numpy())
-    dt = (time.perf_counter() - t0) / max(1, len(questions))
-    return np.stack(feats) if feats else np.zeros((0, 0), dtype=np.float32), dt
-
-
-def mean_token_probability(record: dict) -> float:
-    """The lexical score: the average probability of the answer's tokens (paper §4.1, footnote 10)."""
-    lps = record["token_logprobs"]
-    return float(np.mean(np.exp(lps))) if lps else 0.0
+    feats = backend.hidden_states(seqs, layer)
+    return feats, (time.perf_counter() - t0) / max(1, len(questions))

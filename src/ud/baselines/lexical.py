@@ -1,16 +1,26 @@
 """Lexical baseline (paper §4.1): the base model's mean token probability of its greedy answer, calibrated by
-isotonic regression fitted on the calibration split, then the fixed bins."""
+isotonic regression fitted on the calibration split."""
 
 from __future__ import annotations
 
-from ud.baselines.greedy import mean_token_probability
-from ud.baselines.scores import score_method
+import numpy as np
+
 from ud.calibrate import Calibrator
+from ud.metrics import greedy_answer
 
 
-def run(cal_records: list[dict], test_records: list[dict], bins: int, cost: dict):
-    cal = Calibrator("isotonic").fit([mean_token_probability(r) for r in cal_records],
-                                     [r["correct"] for r in cal_records])
-    raw = [mean_token_probability(r) for r in test_records]
-    probs = cal(raw)
-    return score_method("lexical", test_records, probs, raw, bins, cost), cal
+def mean_token_probability(record: dict) -> float:
+    """The lexical score: the average probability of the answer's tokens (paper §4.1, footnote 10)."""
+    lps = record["token_logprobs"]
+    return float(np.mean(np.exp(lps))) if lps else 0.0
+
+
+def fit(calibration: list[dict]) -> Calibrator:
+    """Isotonic map from mean token probability to P(correct), on the calibration split's greedy answers."""
+    return Calibrator("isotonic").fit([mean_token_probability(r) for r in calibration],
+                                      [r["correct"] for r in calibration])
+
+
+def score(calibrator: Calibrator, records: list[dict]) -> list[dict]:
+    raw = [mean_token_probability(r) for r in records]
+    return [greedy_answer(r, p, s) for r, p, s in zip(records, calibrator(raw), raw)]

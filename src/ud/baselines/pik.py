@@ -10,6 +10,8 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
 from sklearn.preprocessing import StandardScaler
 
+from ud.metrics import greedy_answer
+
 
 class Probe:
     def __init__(self, mean, scale, coef, intercept):
@@ -55,3 +57,15 @@ class Probe:
     @classmethod
     def from_json(cls, d: dict) -> Probe:
         return cls(d["mean"], d["scale"], d["coef"], d["intercept"])
+
+
+def fit(features: np.ndarray, calibration: list[dict], c: float | str = "cv", seed: int = 0) -> Probe:
+    """The probe on the calibration split's greedy answers (features in record order)."""
+    return Probe.fit(features, [r["correct"] for r in calibration], c=c, seed=seed)
+
+
+def score(probe: Probe, features: np.ndarray, records: list[dict]) -> list[dict]:
+    """One extra forward pass per answer (the features); its time is the record's `feature_seconds`."""
+    probs = probe(features)
+    return [greedy_answer(r, p, p, extra_forward_passes=1, extra_seconds=r["feature_seconds"])
+            for r, p in zip(records, probs)]

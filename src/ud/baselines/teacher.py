@@ -3,21 +3,21 @@ calibrator and binner -- what the distilled model imitates, at N times the cost.
 
 from __future__ import annotations
 
-from ud.binning import Binner
 from ud.calibrate import Calibrator
-from ud.metrics import summarize
 
 
-def run(answer_sets: list[dict], calibrator: Calibrator, binner: Binner, cost: dict) -> tuple[dict, list[dict]]:
-    correct, bins, invalid = [], [], 0
+def score(answer_sets: list[dict], calibrator: Calibrator, binner, cost: dict) -> list[dict]:
+    """The common answer record per question: its top answer, the bin of its calibrated frequency (raw: the
+    frequency itself). A question whose samples were all invalid has no answer and sits in the lowest bin.
+    cost: {samples, generated_tokens, extra_forward_passes, seconds} per answer."""
+    out = []
     for a in answer_sets:
-        if not a["classes"]:  # every sample invalid: no answer, lowest confidence
-            invalid += 1
-            correct.append(False)
-            bins.append(0)
+        if not a["classes"]:
+            out.append({"qid": a["qid"], "answer_key": None, "correct": False, "confidence": None, "raw": 0.0,
+                        "bin": 0, **cost})
             continue
         top = a["classes"][0]
-        correct.append(bool(top["correct"]))
-        bins.append(int(binner.index(calibrator([top["f"]]))[0]))
-    return summarize("teacher", correct, bins, binner.labels, binner.values, binner.high_bins(),
-                     answer_invalid=invalid, cost=cost)
+        p = float(calibrator([top["f"]])[0])
+        out.append({"qid": a["qid"], "answer_key": top["key"], "correct": bool(top["correct"]), "confidence": p,
+                    "raw": float(top["f"]), "bin": int(binner.index([p])[0]), **cost})
+    return out

@@ -52,25 +52,25 @@ def equivalence_from(normalizers: list[str], cluster: str | None, nli_model: str
             raise DataError("--cluster nli needs --nli-model (an HF NLI sequence classifier, e.g. microsoft/deberta-large-mnli)")
         pairwise = NLIClusterer(nli_model, rule, prefilter=pre).equivalent
     elif cluster == "judge":
-        from ud.backends import make
+        from ud.claims import JUDGE_PROMPT, JUDGE_VERDICTS
         from ud.clustering import JudgeClusterer
 
         if not judge_model:
             raise DataError("--cluster judge needs --judge-model (a local chat model)")
-        backend, _ = make("hf", judge_model, chat=True)
-        from ud.claims import JUDGE_PROMPT, JUDGE_VERDICTS
-
-        judge = JudgeClusterer(backend, judge_cache, prefilter=pre, prompt=JUDGE_PROMPT, verdicts=JUDGE_VERDICTS)
+        backend, _ = _backend(judge_model)
+        judge = JudgeClusterer(backend, judge_model, judge_cache, prefilter=pre, prompt=JUDGE_PROMPT,
+                               verdicts=JUDGE_VERDICTS)
         pairwise = judge.equivalent
     elif cluster not in (None, "none"):
         raise DataError(f"--cluster {cluster!r}: expected none, nli or judge")
     return ClaimEquivalence(normalizers, pairwise)
 
 
-def _backend(model_id: str, dtype: str = "float32"):
-    from ud.backends import make
+def _backend(model_id: str, dtype: str = "float32", trained: str | None = None):
+    from ud.backends import build_backend
+    from ud.params import ModelParams
 
-    backend, ref = make("hf", model_id, chat=True, dtype=dtype)
+    backend, ref = build_backend(ModelParams(id=model_id, dtype=dtype, backend="hf"), chat=True, trained=trained)
     backend.chat = backend.tok.chat_template is not None  # base models get the bare prompt
     return backend, ref
 
@@ -97,7 +97,7 @@ def distill(docs_path: str, out: str, *, model_id: str, n: int, seed: int, max_c
         if old != definition:
             raise DataError(f"{samples_path} was drawn under other settings ({meta_path}); use another OUT folder "
                             "or delete it")
-        for r in _read_complete(samples_path):
+        for r in io.read_appended_jsonl(samples_path):
             done[(r["qid"], r["k"])] = r
     io.write_json(meta_path, definition)
 
@@ -127,16 +127,8 @@ def distill(docs_path: str, out: str, *, model_id: str, n: int, seed: int, max_c
     return summary
 
 
-def _read_complete(path: Path):
-    """Records of an appended JSONL file; a last line cut by a kill is dropped (its sample is drawn again)."""
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            yield json.loads(line)
-        except ValueError:
-            continue
-
-
-def train(out: str, model_id: str, cfg: dict, seed: int) -> dict:
+def train(out: str, model_id: str, cfg, seed: int) -> dict:
+    """Fine-tune on OUT/sft.jsonl with the `train` params section -> OUT/model."""
     from ud import train as ud_train
     from ud.binning import Binner
 
@@ -154,7 +146,6 @@ def evaluate(docs_path: str, out: str, *, base: str | None, normalizers: list[st
     from tqdm import tqdm
 
     from ud import claims
-    from ud.backends.hf import HFBackend
     from ud.binning import Binner
 
     docs = load_documents(docs_path)
@@ -164,10 +155,8 @@ def evaluate(docs_path: str, out: str, *, base: str | None, normalizers: list[st
         backend, _ = _backend(base)
         method = "claims_base"
     else:
-        from ud.train import load_trained
-
-        model, tok, _ = load_trained(str(out_dir / "model"))
-        backend = HFBackend(model, tok, chat=tok.chat_template is not None)
+        info = io.read_json(out_dir / "model" / "ud_model.json")
+        backend, _ = _backend(info["base"], trained=str(out_dir / "model"))
         method = "claims_ud"
     eq = equivalence_from(normalizers, cluster, nli_model, judge_model=judge_model, prefilter=prefilter,
                           threshold=threshold, judge_cache=out_dir / "judge.jsonl")

@@ -1,0 +1,70 @@
+"""The backend interface every engine implements (hf, vllm), and the records that cross it.
+
+A backend holds one model and its tokenizer. Callers build one with `ud.backends.build_backend` and use only
+these methods and attributes; what an engine cannot do (vLLM has no hidden states) raises a UDError naming it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from ud.trie import TokenTrie
+
+
+def stable_seed(*parts) -> int:
+    """A seed from strings/ints that is the same on every machine and Python run (hash() is salted)."""
+    h = hashlib.sha256(":".join(str(p) for p in parts).encode()).digest()
+    return int.from_bytes(h[:4], "little")
+
+
+@dataclass
+class SampleRequest:
+    """One prompt and the seeds of the continuations to draw for it (one continuation per seed)."""
+    prompt: str
+    seeds: list[int]
+    trie: TokenTrie | None = None  # restrict continuations to the trie's paths (the `choices` estimator)
+
+
+@dataclass
+class Generation:
+    text: str
+    n_tokens: int  # generated tokens, a terminating EOS included (padding never)
+    logprob_sum: float
+    logprob_mean: float
+    finish: str  # "stop" (EOS or stop string) | "length"
+    token_ids: list[int]
+    token_logprobs: list[float] = field(default_factory=list)  # raw-model log p of each generated token
+
+
+@runtime_checkable
+class Backend(Protocol):
+    name: str
+    tok: Any  # the tokenizer (transformers)
+    chat: bool  # prompts are chat-rendered (they carry their special tokens)
+    device: Any
+
+    def encode_continuation(self, text: str) -> list[int]:
+        """Token ids of `text` as it continues a prompt (no special tokens)."""
+
+    def prompt_ids(self, prompt: str) -> list[int]:
+        """Token ids of a rendered prompt, exactly as the backend feeds it to the model."""
+
+    def sample(self, requests: list[SampleRequest], *, temperature: float = 1.0, top_p: float = 1.0,
+               max_new_tokens: int = 64, stop_strings: list[str] | None = None) -> list[list[Generation]]:
+        """One continuation per seed of each request; a draw depends on its seed only."""
+
+    def generate(self, prompts: list[str], n: int = 1, *, do_sample: bool = True, temperature: float = 1.0,
+                 top_p: float = 1.0, max_new_tokens: int = 64, stop_strings: list[str] | None = None,
+                 tries: list[TokenTrie] | None = None, seed: int | None = None) -> list[list[Generation]]:
+        """n continuations per prompt (greedy with do_sample=False); `tries` restrict each prompt's output."""
+
+    def score_continuations(self, prompt: str, continuations: list[list[int]]) -> list[Any]:
+        """Per continuation, a (len, vocab) float tensor: the raw logits before each of its tokens."""
+
+    def next_token_logits(self, sequences: list[list[int]], prefix: list[int] | None = None) -> Any:
+        """(len(sequences), vocab) logits after each token sequence; a prefix they all share is computed once."""
+
+    def hidden_states(self, sequences: list[list[int]], layer: int) -> Any:
+        """(len(sequences), hidden) float array: layer `layer` of hidden_states at each sequence's last token."""

@@ -1,0 +1,76 @@
+"""Stage metrics: every method's answer records -> its metrics, binned with the current `bins` (cheap: a bins
+sweep recomputes only this, and what the distilled model needs). Writes metrics/<method>.json (the test split),
+metrics/shift.json (each domain-shift dataset), the reliability plots, metrics/summary.md and reliability.png.
+
+The distilled model and the teacher are binned by models/binner.json (what the model was taught); methods with a
+continuous score by `bins` fixed-width bins (paper §4.3); prompting states one of the five E.1 labels."""
+
+from collections import defaultdict
+
+from ud import io, paths, report, stage
+from ud.baselines import prompting, teacher
+from ud.binning import Binner
+from ud.calibrate import Calibrator
+from ud.metrics import score_probabilities, score_verbal
+
+CONTINUOUS = ("lexical", "ptrue", "pik", "semantic")
+
+
+def teacher_records() -> list[dict]:
+    meta = io.read_json(paths.samples_meta("test"))
+    asets = list(io.read_jsonl(paths.answers_file("test")))
+    n = max(1, len(asets))
+    exact = meta["estimator"] == "exact"
+    seconds = meta["compute_seconds"] / n if meta.get("compute_seconds") is not None else None
+    cost = {"samples": 0 if exact else meta["n"], "generated_tokens": 0 if exact else meta["generated_tokens"] / n,
+            "extra_forward_passes": 1 if exact else 0, "seconds": seconds}
+    recs = teacher.score(asets, Calibrator.from_json(io.read_json(paths.CALIBRATOR)),
+                         Binner.from_json(io.read_json(paths.BINNER)), cost)
+    return [dict(r, set="test") for r in recs]
+
+
+def method_metrics(method: str, records: list[dict], binners: dict) -> tuple[dict, list[dict]]:
+    if method not in CONTINUOUS:
+        return score_verbal(method, records, binners[method])
+    if method != "semantic":
+        return score_probabilities(method, records, binners["fixed"])
+    by_k = defaultdict(list)  # semantic clustering: one row per K, the default K in front
+    for r in records:
+        by_k[r["k"]].append(r)
+    scored = {k: score_probabilities(method, rs, binners["fixed"]) for k, rs in sorted(by_k.items())}
+    k0 = binners["semantic_k"]
+    keys = ("auroc", "auroc_ci", "auroc_raw", "accuracy", "high_acc", "high_pct", "ece", "brier", "invalid_rate",
+            "cost")
+    metrics = dict(scored[k0][0], k=k0, by_k={str(k): {key: m[key] for key in keys} for k, (m, _) in scored.items()})
+    return metrics, scored[k0][1]
+
+
+def main(p):
+    ud_binner = Binner.from_json(io.read_json(paths.BINNER))
+    binners = {"ud": ud_binner, "teacher": ud_binner, "prompting": Binner.fixed(5, prompting.LABELS),
+               "fixed": Binner.fixed(p.bins), "semantic_k": p.baselines.semantic.default_k}
+    records = {"teacher": teacher_records()}
+    records.update({m: list(io.read_jsonl(paths.eval_file(m))) for m in report.METHODS if m != "teacher"})
+    shift, shift_rows = {}, []
+    for method in report.METHODS:
+        by_set = defaultdict(list)
+        for r in records[method]:
+            by_set[r["set"]].append(r)
+        for name, recs in by_set.items():
+            metrics, rel = method_metrics(method, recs, binners)
+            if name == "test":
+                io.write_json(paths.METRICS / f"{method}.json", metrics)
+                io.write_json(paths.PLOTS / f"{method}_reliability.json", rel)
+                shown = {k: metrics[k] for k in ("n", "auroc", "accuracy", "high_acc", "high_pct", "ece",
+                                                 "invalid_rate")}
+                print(f"{method}: {shown}")
+            else:
+                shift.setdefault(name, {})[method] = dict(metrics, method=f"{method}@{name}", dataset=name)
+                shift_rows += [dict(r, method=method, dataset=name) for r in rel]
+    io.write_json(paths.METRICS / "shift.json", shift)
+    io.write_json(paths.PLOTS / "shift.json", shift_rows)
+    print(report.write(paths.METRICS))
+
+
+if __name__ == "__main__":
+    stage.run(main)

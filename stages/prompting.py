@@ -1,0 +1,20 @@
+"""Stage prompting: the base model asked for its answer and a verbal confidence (Appendix E.1)
+-> data/eval/prompting.jsonl (test, and the shift datasets when baselines.prompting.shift)."""
+
+from ud import io, paths, stage
+from ud.backends import build_backend
+from ud.baselines import prompting
+
+
+def main(p):
+    b = p.baselines.prompting
+    backend, _ = build_backend(p.model, chat=True)
+    records = []
+    for name, qs in paths.eval_sets(shift=b.shift):
+        records += prompting.score(backend, qs, b.max_new_tokens, b.batch_size, p.normalize.equivalence,
+                                   desc=f"prompting {name}")
+    io.write_jsonl(paths.eval_file("prompting"), records)
+
+
+if __name__ == "__main__":
+    stage.run(main)
