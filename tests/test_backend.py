@@ -91,3 +91,27 @@ def test_exact_scores_sum_and_mean(tiny, questions):
     s = np.asarray(r["logprob_sums"])
     assert np.allclose(r["probs"], np.exp(s - s.max()) / np.exp(s - s.max()).sum())
     assert r["n_tokens"] == [len(b.encode_continuation(fmt.completion(q, i))) for i in range(3)]
+
+
+def test_a_row_stopped_by_a_stop_string_is_not_charged_the_padding(tagged_model_dir, questions):
+    """pad == EOS (the tiny tokenizer, like models without a pad token): HF pads a row that stopped on a stop string
+    while others go on; that padding used to be counted as a generated EOS with its log-prob, so n_tokens and the
+    lexical score depended on which questions shared the batch."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tagged_model_dir)
+    assert tok.pad_token_id == tok.eos_token_id
+    b = HFBackend(AutoModelForCausalLM.from_pretrained(tagged_model_dir), tok, chat=True)
+    fmt = Format("reasoning", "letter", reasoning=True)
+    prompts = [fmt.prompt(q, tok) for q in questions]
+    free = [g[0].text for g in b.generate(prompts, 1, do_sample=False, max_new_tokens=30)]
+    answer = [t.split("<answer>")[1][0] for t in free]  # the taught format: "... <answer>X</answer>"
+    a = 0
+    other = next(i for i in range(1, len(free)) if answer[i] != answer[a])
+    stop = [f"<answer>{answer[a]}"]  # row a stops there; the other row goes on to its EOS
+    alone = b.generate([prompts[a]], 1, do_sample=False, max_new_tokens=30, stop_strings=stop)[0][0]
+    both = b.generate([prompts[a], prompts[other]], 1, do_sample=False, max_new_tokens=30, stop_strings=stop)
+    assert alone.text.endswith(stop[0]) and alone.finish == "stop"
+    assert both[0][0].token_ids == alone.token_ids and both[0][0].n_tokens == alone.n_tokens
+    assert both[0][0].logprob_sum == pytest.approx(alone.logprob_sum, abs=1e-4)
+    assert both[1][0].n_tokens > alone.n_tokens and both[1][0].token_ids[-1] == tok.eos_token_id

@@ -88,11 +88,14 @@ def test_rows_stop_on_their_own_stop_string(tagged_model_dir, questions):
     model = AutoModelForCausalLM.from_pretrained(tagged_model_dir)
     b = HFBackend(model, tok, chat=True)
     fmt = Format("reasoning", "letter", reasoning=True)
-    recs = draw(b, fmt, questions[:2], "free", 6, seed=0, max_new_tokens=40)
-    stopped = [r for r in recs if r["finish"] == "stop"]
-    assert len(stopped) >= 10
-    for r in stopped:  # nothing generated after the stop string (or EOS)
-        assert r["text"].rstrip().endswith("</answer>") or r["text"].count("</answer>") == 0
+    reqs = [SampleRequest(fmt.prompt(q, tok), [stable_seed(0, q["id"], k) for k in range(6)]) for q in questions[:2]]
+    gens = [g for gs in b.sample(reqs, max_new_tokens=40, stop_strings=fmt.stop_strings()) for g in gs]
+    by_stop = [g for g in gens if g.text.endswith("</answer>")]
+    assert len(by_stop) >= 10  # the taught format: most rows end on the stop string
+    for g in gens:  # each row ends exactly where it stopped: on the stop string, on EOS, or at the length limit
+        ends = [g.text.endswith("</answer>"), g.token_ids[-1] == tok.eos_token_id, g.n_tokens == 40]
+        assert sum(ends) == 1 and g.finish == ("length" if ends[2] else "stop")
+        assert g.text.count("</answer>") == int(ends[0])  # nothing generated after the stop string
 
 
 def _store(tmp_path):

@@ -130,7 +130,7 @@ def ensure_local(ref: ModelRef) -> ModelRef:
 
 
 def set_threads() -> int:
-    """Torch CPU threads from UD_THREADS (NOTES: 1 thread can beat 2 on a loaded 2-core machine)."""
+    """Torch CPU threads from UD_THREADS (1 thread can beat 2 on a loaded 2-core machine: measure)."""
     import torch
 
     n = os.environ.get("UD_THREADS")

