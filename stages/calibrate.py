@@ -14,7 +14,7 @@ def main(p):
     pc = cal(f)
     nb = p.calibrate.ece_bins
     top = [a["classes"][0] for a in asets if a["classes"]]
-    m = {"method": cal.method, "points": len(f), "positives": int(y.sum()), "ece_before": ece(f, y, nb),
+    m = {"method": cal.method, "points": len(f), "positives": int(y.sum()), "ece_bins": nb, "ece_before": ece(f, y, nb),
          "ece_after": ece(pc, y, nb), "ece_after_cv": ece(cross_fitted(cal.method, f, y, seed=p.seed), y, nb),
          "top_accuracy": sum(c["correct"] for c in top) / len(top) if top else None,
          "top_auroc": auroc([c["f"] for c in top], [c["correct"] for c in top])}

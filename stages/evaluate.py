@@ -1,5 +1,6 @@
 """Stage evaluate: one generation per question from the distilled model, on the test split and every domain-shift
-dataset -> data/eval/ud.jsonl (answer, stated confidence, cost; metrics come from the metrics stage)."""
+dataset -> data/eval/ud.jsonl (answer, stated confidence, its label distribution and expected confidence, cost;
+metrics come from the metrics stage). evaluate.label_rule decides the stated label (argmax | expected)."""
 
 from ud import io, paths, stage
 from ud.backends import build_backend
@@ -10,13 +11,14 @@ from ud.prompts import Format
 
 def main(p):
     fmt = Format.from_params(p.prompt, p.annotate.instruction)
-    labels = Binner.from_json(io.read_json(paths.BINNER)).labels
+    binner = Binner.from_json(io.read_json(paths.BINNER))
     backend, _ = build_backend(p.model, chat=fmt.chat, trained=str(paths.UD_MODEL))
     e = p.evaluate
     records = []
     for name, qs in paths.eval_sets():
-        preds = predict(backend, fmt, qs, labels, ud=True, constrain=e.constrain, max_new_tokens=e.max_new_tokens,
-                        batch_size=e.batch_size, desc=f"evaluate ud on {name}", equivalence=p.normalize.equivalence)
+        preds = predict(backend, fmt, qs, binner.labels, ud=True, constrain=e.constrain,
+                        max_new_tokens=e.max_new_tokens, batch_size=e.batch_size, desc=f"evaluate ud on {name}",
+                        equivalence=p.normalize.equivalence, binner=binner, label_rule=e.label_rule)
         records += [dict(r, set=name) for r in preds]
     io.write_jsonl(paths.eval_file("ud"), records)
 

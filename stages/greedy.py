@@ -1,5 +1,6 @@
-"""Stage greedy: the base model's greedy answers and their P(IK) features, which lexical, P(True) and P(IK) build
-on -> data/greedy/<part>.jsonl + <part>.features.safetensors.
+"""Stage greedy: the base model's greedy answers and their P(IK) features (the hidden state at the answer's last
+token, from the same decoding passes), which lexical, P(True) and P(IK) build on
+-> data/greedy/<part>.jsonl + <part>.features.safetensors.
 Usage: python stages/greedy.py {calibration|eval}   (eval: the test split and every domain-shift dataset)"""
 
 import sys
@@ -9,7 +10,7 @@ from safetensors.numpy import save_file
 
 from ud import io, paths, stage
 from ud.backends import build_backend
-from ud.baselines.greedy import answer_features, answer_questions
+from ud.baselines.greedy import answer_questions
 from ud.prompts import Format
 
 
@@ -20,10 +21,10 @@ def main(p, part: str):
     sets = [("calibration", paths.questions("calibration"))] if part == "calibration" else paths.eval_sets()
     records, feats = [], []
     for name, qs in sets:
-        recs = answer_questions(backend, fmt, qs, constrain=g.constrain, max_new_tokens=g.max_new_tokens,
-                                batch_size=g.batch_size, desc=f"greedy {name}", equivalence=p.normalize.equivalence)
-        f, seconds = answer_features(backend, fmt, qs, recs, g.layer)
-        records += [dict(r, set=name, feature_seconds=seconds) for r in recs]
+        recs, f = answer_questions(backend, fmt, qs, constrain=g.constrain, max_new_tokens=g.max_new_tokens,
+                                   batch_size=g.batch_size, desc=f"greedy {name}",
+                                   equivalence=p.normalize.equivalence, layer=g.layer)
+        records += [dict(r, set=name) for r in recs]
         feats.append(f)
         print(f"greedy {name}: {len(recs)} answers, accuracy {sum(r['correct'] for r in recs) / len(recs):.3f}")
     io.write_jsonl(paths.greedy_file(part), records)

@@ -3,31 +3,11 @@ Usage: python stages/normalize.py {calibration|test}"""
 
 import sys
 from collections import defaultdict
-from pathlib import Path
 
 from ud import io, paths, stage
+from ud.clustering import merger
 from ud.errors import DataError
 from ud.normalize import answer_set, answer_set_exact, answer_set_open
-
-
-def pairwise_merger(nz, judge_fallback: str, dtype: str):
-    """The normalize.cluster method (None, NLI or LLM judge) as a merge function for answer_set_open."""
-    if nz.cluster is None:
-        return None
-    from ud.clustering import JudgeClusterer, NLIClusterer, Prefilter, embedding_path
-
-    pre = nz.prefilter
-    prefilter = Prefilter(embedding_path(pre.model), pre.threshold) if pre.model else None
-    if nz.cluster == "nli":
-        return NLIClusterer(nz.nli.model, nz.nli.rule, nz.nli.batch_size, prefilter)
-    from ud.backends import build_backend
-    from ud.params import ModelParams
-    from ud.sampling import definition_hash
-
-    judge_id = nz.judge.model or judge_fallback
-    backend, _ = build_backend(ModelParams(id=judge_id, dtype=dtype, backend="hf"), chat=True)
-    cache = Path("data/cache/judge") / f"{definition_hash({'model': judge_id})}.jsonl"
-    return JudgeClusterer(backend, judge_id, cache, nz.judge.max_new_tokens, prefilter)
 
 
 def main(p, split: str):
@@ -56,7 +36,7 @@ def main(p, split: str):
             out.append(answer_set(q, recs, min(p.n, drawn), require_tags))
         else:  # open answer: clusters of equivalent answers
             if merge is False:
-                merge = pairwise_merger(p.normalize, meta["model"]["id"], meta["model"].get("dtype", "float32"))
+                merge = merger(p.normalize, meta["model"]["id"], meta["model"].get("dtype", "float32"))
             out.append(answer_set_open(q, recs, min(p.n, drawn), require_tags, p.normalize.equivalence, p.seed,
                                        merge))
     io.write_jsonl(paths.answers_file(split), out)

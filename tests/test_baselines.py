@@ -8,7 +8,7 @@ import torch
 
 from ud.backends.hf import HFBackend
 from ud.baselines import lexical, pik, ptrue, semantic
-from ud.baselines.greedy import answer_features, answer_questions
+from ud.baselines.greedy import answer_questions
 from ud.baselines.lexical import mean_token_probability
 from ud.baselines.pik import Probe
 from ud.baselines.semantic import cluster_answer
@@ -21,7 +21,8 @@ def test_greedy_answers_carry_raw_token_logprobs(tiny, questions):
     model, tok = tiny
     b = HFBackend(model, tok)
     fmt = Format("qa")
-    recs = answer_questions(b, fmt, questions[:3], constrain=True, max_new_tokens=16, batch_size=2)
+    recs, feats = answer_questions(b, fmt, questions[:3], constrain=True, max_new_tokens=16, batch_size=2)
+    assert feats is None  # no layer asked: no features
     for q, r in zip(questions, recs):
         assert r["answer_key"] is not None  # constrained: always an option
         assert r["correct"] == (r["answer_key"] == q["answer"])
@@ -35,17 +36,21 @@ def test_greedy_answers_carry_raw_token_logprobs(tiny, questions):
 
 
 def test_answer_features_are_the_hidden_state_at_the_answers_last_token(tiny, questions):
+    """Taken from the decoding passes themselves (no extra pass), they equal a full pass over prompt + answer; also
+    for an answer cut by max_new_tokens (whose last token the decoding never fed)."""
     model, tok = tiny
     b = HFBackend(model, tok)
     fmt = Format("qa")
-    recs = answer_questions(b, fmt, questions[:2], constrain=True, max_new_tokens=16, batch_size=2)
-    feats, _ = answer_features(b, fmt, questions[:2], recs, layer=-1)
-    assert feats.shape == (2, model.config.hidden_size)
-    r = recs[1]
-    ids = tok(fmt.prompt(questions[1]))["input_ids"] + [t for t in r["token_ids"] if t != tok.eos_token_id]
-    with torch.no_grad():
-        h = model(input_ids=torch.tensor([ids]), output_hidden_states=True).hidden_states[-1][0, -1]
-    assert np.allclose(feats[1], h.numpy(), atol=1e-5)
+    for constrain, max_new in ((True, 16), (False, 3)):
+        recs, feats = answer_questions(b, fmt, questions[:3], constrain=constrain, max_new_tokens=max_new,
+                                       batch_size=3, layer=-1)
+        assert feats.shape == (3, model.config.hidden_size)
+        for q, r, f in zip(questions, recs, feats):
+            ids = tok(fmt.prompt(q))["input_ids"] + [t for t in r["token_ids"] if t != tok.eos_token_id]
+            with torch.no_grad():
+                h = model(input_ids=torch.tensor([ids]), output_hidden_states=True).hidden_states[-1][0, -1]
+            assert np.allclose(f, h.numpy(), atol=1e-5)
+    assert any(r["n_tokens"] == 3 and r["token_ids"][-1] != tok.eos_token_id for r in recs)  # the cut case ran
 
 
 def test_lexical_calibrates_on_calibration_and_scores_test():
@@ -168,3 +173,25 @@ def test_semantic_records_carry_k_and_the_cost_of_k_samples(questions):
     assert (r2["set"], r2["k"], r2["confidence"], r2["correct"], r2["samples"], r2["seconds"]) == \
         ("test", 2, 1.0, True, 2, 1.0)
     assert (r4["confidence"], r4["generated_tokens"], r4["answer_key"]) == (0.75, 12.0, 0)
+
+
+def test_ptrue_shows_the_brainstormed_samples_before_the_proposed_answer(questions):
+    q = questions[0]
+    text = ptrue.block(q, "blue", ideas=[" blue", "red ", "blue"])
+    assert text.startswith("Question: What color is the sky on a clear day?\nHere are some brainstormed ideas:\n"
+                           "blue\nred\nblue\nProposed Answer: blue\n")
+    assert ptrue.block(q, "blue") == ptrue.block(q, "blue", ideas=[])  # 0 samples: the plain prompt
+    assert "brainstormed" not in ptrue.block(q, "blue")
+
+
+def test_semantic_clustering_merges_open_answers_pairwise_like_the_teacher():
+    q = {"id": "o/1", "question": "Who?", "choices": None, "answer": "Paris", "answers": None}
+    samples = [{"k": k, "text": t} for k, t in enumerate([" Paris", " paris!", " Lutetia", " Rome"])]
+    plain = cluster_answer(q, samples, 4, False)
+    assert (plain["answer_key"], plain["share"], plain["correct"]) == ("text:paris", 0.5, True)
+
+    def merge(question, spans):  # a pairwise method that knows Lutetia is Paris
+        return [0 if s.strip(" !").lower() in ("paris", "lutetia") else i + 1 for i, s in enumerate(spans)]
+
+    merged = cluster_answer(q, samples, 4, False, merge=merge)
+    assert (merged["share"], merged["correct"]) == (0.75, True)

@@ -54,11 +54,13 @@ def test_ask_answers_with_an_option_and_a_label_and_open_questions_too(tmp_path,
     r = runner.invoke(app, ["ask", "What color is the sky?", "-c", "blue", "-c", "red", "--model-dir", str(model)])
     assert r.exit_code == 0, r.output
     last = r.stdout.replace("\r", "\n").strip().splitlines()[-1]
-    assert re.fullmatch(r"(blue|red) \[(very low|low|medium|high|very high) confidence\]", last)
+    assert re.fullmatch(r"(blue|red) \[(very low|low|medium|high|very high) confidence; expected confidence "
+                        r"0\.\d\d\]", last)
     r = runner.invoke(app, ["ask", "What color is the sky?", "--model-dir", str(model)])  # open: no options
     assert r.exit_code == 0, r.output
     last = r.stdout.replace("\r", "\n").strip().splitlines()[-1]
-    assert re.fullmatch(r".+ \[(very low|low|medium|high|very high|confidence unreadable)( confidence)?\]", last)
+    assert re.fullmatch(r".+ \[((very low|low|medium|high|very high) confidence; expected confidence 0\.\d\d|"
+                        r"confidence unreadable confidence)\]", last)
 
 
 def test_params_lists_every_knob_with_its_meaning():

@@ -76,3 +76,66 @@ def test_jsonl_roundtrip_atomic_and_reproducible_gzip(tmp_path):
     with pytest.raises(DataError, match="does not exist"):
         list(io.read_jsonl(tmp_path / "missing.jsonl"))
     assert gzip.decompress(first).decode().count("\n") == 2
+
+
+def test_label_distribution_is_read_from_the_prompt_kv_and_matches_a_full_pass(tiny, questions):
+    """At the confidence position each label is scored (with what closes it); the distribution equals the one a full
+    forward pass of prompt + answer + label gives, and the expected confidence follows from it."""
+    import math
+
+    import torch
+
+    model, tok = tiny
+    binner = Binner.fixed(5)
+    fmt = Format("qa")
+    b = HFBackend(model, tok)
+    preds = predict(b, fmt, questions[:3], binner.labels, ud=True, constrain=True, max_new_tokens=40,
+                    batch_size=2, binner=binner)
+    for p, q in zip(preds, questions):
+        prompt_ids = tok(fmt.prompt(q, ud=True, labels=binner.labels))["input_ids"]
+        from ud.evaluate import label_start
+
+        path = b.encode_continuation(fmt.completion(q, p["answer_key"], label=p["label"]))  # what it generated
+        answer = path[: label_start(b, fmt, path)]
+        lps = []
+        for lab in binner.labels:
+            tail = tok(f" {lab}", add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
+            ids = prompt_ids + answer + tail
+            with torch.no_grad():
+                lsm = torch.log_softmax(model(torch.tensor([ids])).logits[0].float(), dim=-1)
+            start = len(prompt_ids) + len(answer)
+            lps.append(sum(float(lsm[start - 1 + j, t]) for j, t in enumerate(tail)))
+        z = sum(math.exp(v) for v in lps)
+        assert p["label_probs"] == pytest.approx([math.exp(v) / z for v in lps], abs=1e-5)
+        assert p["raw"] == pytest.approx(sum(w * m for w, m in zip(p["label_probs"], binner.midpoints)))
+        assert p["bin_expected"] == int(binner.index([p["raw"]])[0]) and p["bin"] == p["bin_argmax"]
+    expected = predict(b, fmt, questions[:3], binner.labels, ud=True, constrain=True, max_new_tokens=40,
+                       batch_size=2, binner=binner, label_rule="expected")
+    assert [p["bin"] for p in expected] == [p["bin_expected"] for p in preds]
+    assert [p["label"] for p in expected] == [binner.labels[p["bin_expected"]] for p in preds]
+
+
+def test_verbal_metrics_report_both_label_rules_and_leave_unreadable_out_of_ece():
+    recs = [{"qid": str(i), "answer_key": 0, "correct": c, "bin": b, "raw": r, "bin_argmax": b, "bin_expected": e,
+             "confidence": None, "samples": 1, "generated_tokens": 3, "extra_forward_passes": 0, "seconds": 0.1}
+            for i, (c, b, r, e) in enumerate([(True, 4, .8, 4), (True, 0, .7, 3), (False, 0, .2, 1), (False, None,
+                                                                                                  None, None)])]
+    m, rows = score_verbal("ud", recs, Binner.fixed(5))
+    assert m["auroc_bin_expected"] == pytest.approx(1.0) and m["auroc_raw"] == pytest.approx(1.0)
+    assert m["auroc_bin_argmax"] == pytest.approx(0.75)  # (2 right: 4, 0; 2 wrong: 0, None->lowest) -> 3/4
+    assert m["confidence_invalid_rate"] == 0.25 and sum(r["count"] for r in rows) == 3  # the unreadable one is out
+    # ECE over the three readable answers at the bins' midpoints: bin 4 (0.9, right), bin 0 (0.1: one right, one wrong)
+    assert m["ece"] == pytest.approx(1 / 3 * abs(1 - 0.9) + 2 / 3 * abs(0.5 - 0.1))
+    assert m["brier"] == pytest.approx(((0.9 - 1) ** 2 + (0.1 - 1) ** 2 + 0.1 ** 2) / 3)
+
+
+def test_prompting_reads_the_answer_before_or_after_the_confidence(questions):
+    from ud.baselines.prompting import PROMPTING_FORMAT
+    from ud.normalize import grade
+
+    q = questions[0]  # answer: A (blue)
+    for text in ("<reasoning>sky</reasoning> <answer>A</answer> <confidence>high</confidence>",
+                 "<reasoning>sky</reasoning> <confidence>high</confidence> <answer>A</answer>"):
+        answer, conf = PROMPTING_FORMAT.split_confidence(text)
+        assert grade(answer, q, True)[0] == 0 and conf == "high"
+    assert PROMPTING_FORMAT.stop_after() == ["</answer>", "</confidence>"]

@@ -43,8 +43,9 @@ def test_summarize_high_and_invalid():
     assert m["high_pct"] == 75.0 and m["high_acc"] == pytest.approx(2 / 3)
     assert m["invalid_rate"] == 0.25 and m["confidence_invalid_rate"] == 0.25
     assert m["auroc"] == pytest.approx(_auroc_by_hand([4, 3, 3, 0], [1, 1, 0, 0]))
-    assert m["brier"] == pytest.approx(((0.9 - 1) ** 2 + (0.7 - 1) ** 2 + 0.7**2 + 0.1**2) / 4)
-    assert [r["count"] for r in rows] == [1, 0, 0, 2, 1]
+    # the unreadable confidence ranks lowest in the AUROC, but stands for no probability: out of Brier and the rows
+    assert m["brier"] == pytest.approx(((0.9 - 1) ** 2 + (0.7 - 1) ** 2 + 0.7**2) / 3)
+    assert [r["count"] for r in rows] == [0, 0, 0, 2, 1]
 
 
 def test_report_table_and_figure(tmp_path):

@@ -35,6 +35,12 @@ class Binner:
     def n_bins(self) -> int:
         return len(self.edges) - 1
 
+    @property
+    def midpoints(self) -> list[float]:
+        """What each bin stands for in ECE, Brier and the expected confidence: the middle of its edges, for every
+        method alike."""
+        return [(a + b) / 2 for a, b in zip(self.edges[:-1], self.edges[1:])]
+
     @classmethod
     def fixed(cls, bins: int, labels=None) -> Binner:
         return cls([round(float(e), 10) for e in np.linspace(0.0, 1.0, bins + 1)], labels)

@@ -5,7 +5,8 @@
   ud profile NAME             apply profiles/NAME.yaml as params.yaml (then `dvc repro`)
   ud show                     the metrics of every method side by side
   ud ask "question" [-c A -c B]   the distilled model answers (an open question without -c) and says how sure it is
-  ud dvc-deps --check|--write each stage's code deps and params, computed from its script, against dvc.yaml
+  ud dvc-deps [--write]       each stage's code deps and params, computed from its script, against dvc.yaml
+  ud report --readme|--check  the README's results tables, rendered from the metrics files
   ud claims distill | train | evaluate   multi-claim outputs (Appendix A.2) on a JSONL of documents
 """
 
@@ -98,6 +99,19 @@ def dvc_deps(write: bool = typer.Option(False, "--write", help="rewrite dvc.yaml
 
 
 @app.command()
+def report(readme: bool = typer.Option(False, "--readme", help="rewrite the README's results blocks"),
+           check: bool = typer.Option(False, "--check", help="fail if the README's results blocks are stale")):
+    """The README's results tables, rendered from metrics/ (and results/*/metrics/)."""
+    from ud.report import render_readme
+
+    stale = render_readme(check=check or not readme)
+    if check and stale:
+        typer.secho(f"README.md results blocks out of date: {stale}; run `ud report --readme`", fg="red", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"README.md: {'updated ' + ', '.join(stale) if stale and readme else 'up to date' if not stale else 'stale: ' + ', '.join(stale)}")
+
+
+@app.command()
 def profile(name: str, params: str = PARAMS):
     """Apply profiles/NAME.yaml as the params file (commit it, or use `dvc exp run` to compare)."""
     src = Path("profiles") / f"{name}.yaml"
@@ -153,16 +167,17 @@ def ask(question: str, choice: list[str] = typer.Option(None, "--choice", "-c", 
     os.environ["TQDM_DISABLE"] = "1"  # one question: no progress bar in the answer
     p = _params(params)
     fmt = Format.from_params(p.prompt, p.annotate.instruction)
-    labels = Binner.from_json(_call(read_json, binner)).labels
+    bins = Binner.from_json(_call(read_json, binner))
     backend, _ = _call(lambda: build_backend(p.model, chat=fmt.chat, trained=model_dir))
     q = {"id": "cli", "question": question, "choices": choice or None, "answer": -1 if choice else ""}
-    pred = predict(backend, fmt, [q], labels, ud=True, constrain=p.evaluate.constrain,
-                   max_new_tokens=p.evaluate.max_new_tokens)[0]
+    pred = predict(backend, fmt, [q], bins.labels, ud=True, constrain=p.evaluate.constrain,
+                   max_new_tokens=p.evaluate.max_new_tokens, binner=bins, label_rule=p.evaluate.label_rule)[0]
     if choice:
         ans = choice[pred["answer_key"]] if pred["answer_key"] is not None else "(no valid option)"
     else:
         ans = fmt.split_confidence(pred["text"])[0].strip() or "(no answer)"
-    typer.echo(f"{ans} [{pred['label'] or 'confidence unreadable'} confidence]")
+    expected = f"; expected confidence {pred['raw']:.2f}" if pred.get("raw") is not None else ""
+    typer.echo(f"{ans} [{pred['label'] or 'confidence unreadable'} confidence{expected}]")
 
 
 # ---- multi-claim outputs (Appendix A.2) --------------------------------------------------------------------------

@@ -17,6 +17,7 @@ import json
 import os
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 
 import torch
 
@@ -168,3 +169,20 @@ class JudgeClusterer:
     def __call__(self, q: dict, spans: list[str]) -> list[int]:
         self.question = q["question"]
         return greedy_clusters(q, spans, self.equivalent)
+
+
+def merger(nz, judge_fallback: str, dtype: str = "float32"):
+    """The normalize.cluster method of the `normalize` params section (None, NLI or the LLM judge) as a merge
+    function for answer_set_open; the judge defaults to the model that drew the samples."""
+    if nz.cluster is None:
+        return None
+    pre = nz.prefilter
+    prefilter = Prefilter(embedding_path(pre.model), pre.threshold) if pre.model else None
+    if nz.cluster == "nli":
+        return NLIClusterer(nz.nli.model, nz.nli.rule, nz.nli.batch_size, prefilter)
+    from ud.backends import build_backend
+
+    judge_id = nz.judge.model or judge_fallback
+    backend, _ = build_backend(SimpleNamespace(id=judge_id, dtype=dtype, backend="hf"), chat=True)
+    cache = Path("data/cache/judge") / f"{hashlib.sha256(judge_id.encode()).hexdigest()[:16]}.jsonl"
+    return JudgeClusterer(backend, judge_id, cache, nz.judge.max_new_tokens, prefilter)

@@ -113,12 +113,17 @@ def reliability(bin_idx, correct, labels: list[str], values: list[float], min_co
 def summarize(method: str, correct, bin_idx, labels: list[str], values: list[float], high_bins: list[int],
               answer_invalid: int = 0, confidence_invalid: int = 0, cost: Cost | dict | None = None,
               extra: dict | None = None) -> tuple[dict, list[dict]]:
-    """Metrics dict and reliability rows. `bin_idx` entries of None (unreadable confidence) go to bin 0."""
+    """Metrics dict and reliability rows; `values[b]` is what bin b stands for (its midpoint, for every method).
+    An unreadable confidence (bin None) ranks lowest in the AUROC and the high-% (a method that cannot state its
+    confidence gets no credit for it), but it stands for no probability, so ECE, Brier and the reliability rows
+    leave it out; `confidence_invalid_rate` says how many that is."""
     y = np.asarray([bool(c) for c in correct], dtype=int)
     n = len(y)
     b = np.asarray([0 if i is None else int(i) for i in bin_idx], dtype=int)
-    conf = np.asarray([values[i] for i in b], dtype=float)
-    high = np.isin(b, high_bins)
+    readable = np.asarray([i is not None for i in bin_idx], dtype=bool)
+    yr, br = y[readable], b[readable]
+    conf = np.asarray([values[i] for i in br], dtype=float)
+    high = np.isin(b, high_bins) & readable
     out = {
         "method": method,
         "n": n,
@@ -127,27 +132,42 @@ def summarize(method: str, correct, bin_idx, labels: list[str], values: list[flo
         "accuracy": float(y.mean()) if n else None,
         "high_acc": float(y[high].mean()) if high.any() else None,
         "high_pct": float(100 * high.mean()) if n else None,
-        "ece": discrete_ece(b, values, y) if n else None,
-        "brier": float(np.mean((conf - y) ** 2)) if n else None,
+        "ece": discrete_ece(br, values, yr) if len(yr) else None,
+        "brier": float(np.mean((conf - yr) ** 2)) if len(yr) else None,
         "invalid_rate": answer_invalid / n if n else None,
         "confidence_invalid_rate": confidence_invalid / n if n else None,
         "cost": cost.to_json() if isinstance(cost, Cost) else cost or {},
     }
     if extra:
         out.update(extra)
-    return out, reliability(b, y, labels, values)
+    return out, reliability(br, yr, labels, values)
+
+
+def _auroc_of(records: list[dict], field: str) -> dict:
+    """AUROC (+CI) of a per-record score; None (unreadable) counts as 0, the lowest bin or probability, as in
+    summarize."""
+    scores = [0.0 if r.get(field) is None else float(r[field]) for r in records]
+    y = [bool(r["correct"]) for r in records]
+    return {f"auroc_{field}": auroc(scores, y), f"auroc_{field}_ci": auroc_ci(scores, y)}
 
 
 def score_verbal(method: str, records: list[dict], binner) -> tuple[dict, list[dict]]:
-    """Metrics of a method that states a bin (the distilled model, prompting, the teacher through the binner); the
-    AUROC of `raw` is reported when the records carry one."""
-    extra = None
-    if records and all(r.get("raw") is not None for r in records):
-        raw, y = [r["raw"] for r in records], [bool(r["correct"]) for r in records]
-        extra = {"auroc_raw": auroc(raw, y), "auroc_raw_ci": auroc_ci(raw, y)}
+    """Metrics of a method that states a bin (the distilled model, prompting, the teacher through the binner). Where
+    the records carry them: `auroc_raw` (the continuous score: the distilled model's expected confidence under its
+    label distribution, the teacher's top-answer probability) and the binned AUROC under both label rules
+    (`auroc_bin_argmax`, `auroc_bin_expected`)."""
+    extra = {}
+    for field in ("raw", "bin_argmax", "bin_expected"):
+        if records and any(r.get(field) is not None for r in records):
+            extra.update(_auroc_of(records, field))
+    probs = [(r["confidence"] if r.get("confidence") is not None else r.get("raw"), r["correct"]) for r in records]
+    probs = [(p, c) for p, c in probs if p is not None]
+    if probs:  # the continuous probability before binning: calibrated (teacher) or expected (distilled model)
+        extra["ece_continuous"] = ece([p for p, _ in probs], [c for _, c in probs])
     return summarize(method, [r["correct"] for r in records], [r["bin"] for r in records], binner.labels,
-                     binner.values, binner.high_bins(), answer_invalid=sum(r["answer_key"] is None for r in records),
-                     confidence_invalid=sum(r["bin"] is None for r in records), cost=Cost.of(records), extra=extra)
+                     binner.midpoints, binner.high_bins(), answer_invalid=sum(r["answer_key"] is None for r in records),
+                     confidence_invalid=sum(r["bin"] is None for r in records), cost=Cost.of(records),
+                     extra=extra or None)
 
 
 def score_probabilities(method: str, records: list[dict], binner) -> tuple[dict, list[dict]]:
@@ -157,6 +177,6 @@ def score_probabilities(method: str, records: list[dict], binner) -> tuple[dict,
     raw, correct = [r["raw"] for r in records], [bool(r["correct"]) for r in records]
     extra = {"auroc_raw": auroc(raw, correct), "auroc_raw_ci": auroc_ci(raw, correct),
              "ece_continuous": ece(probs, correct) if records else None}
-    return summarize(method, correct, [int(i) for i in binner.index(probs)], binner.labels, binner.values,
+    return summarize(method, correct, [int(i) for i in binner.index(probs)], binner.labels, binner.midpoints,
                      binner.high_bins(), answer_invalid=sum(r["answer_key"] is None for r in records),
                      cost=Cost.of(records), extra=extra)

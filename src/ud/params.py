@@ -125,6 +125,8 @@ class AnnotateParams(Section):
 
 class LoraParams(Section):
     r: PosInt = Field(16, description="LoRA rank")
+    layers: PosInt | None = Field(None, description="adapt only the top this many transformer layers (null: all); "
+                                  "backpropagation then stops at the lowest adapted layer")
     alpha: Annotated[float, Field(gt=0)] = Field(32, description="LoRA alpha")
     dropout: Annotated[float, Field(ge=0, le=1)] = Field(0.05, description="LoRA dropout")
     target_modules: str | list[str] = Field("all-linear", description="peft target modules")
@@ -141,11 +143,16 @@ class TrainParams(Section):
     scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup"] = Field(
         "linear", description="learning-rate schedule")
     warmup_steps: Annotated[int, Field(ge=0)] = Field(0, description="linear warm-up steps")
+    save_steps: PosInt = Field(50, description="checkpoint every this many steps: a killed train resumes from the "
+                               "last one (data/cache/train/)")
     lora: LoraParams = Field(LoraParams(), description="method: lora")
 
 
 class EvaluateParams(Section):
     constrain: bool = Field(True, description="walk a trie of (option x label) completions: every output valid")
+    label_rule: Literal["argmax", "expected"] = Field(
+        "argmax", description="the stated label: the most likely one (argmax), or that of the bin the expected "
+        "confidence under the label distribution falls in (expected)")
     max_new_tokens: PosInt = Field(48, description="longest generation")
     batch_size: PosInt = Field(16, description="questions per generate call")
 
@@ -169,6 +176,8 @@ class LexicalParams(Section):
 
 class PTrueParams(Section):
     shots: Annotated[int, Field(ge=0)] = Field(4, description="few-shot examples from the calibration split")
+    samples: Annotated[int, Field(ge=0)] = Field(20, description="brainstormed samples shown before the proposed "
+                                                "answer (Kadavath et al.; the paper: 20; 0: none, the cheap variant)")
     shift: bool = Field(False, description="also score the domain-shift datasets")
 
 

@@ -146,11 +146,26 @@ class Format:
             return ["</confidence>"] if ud else ["</answer>"]
         return ["\n\n"] if ud else ["\n"]
 
+    def stop_after(self) -> list[str]:
+        """The prompting baseline stops once both its answer and its confidence are closed, in either order (the
+        E.1 instruction names the confidence first, its worked example the answer)."""
+        return ["</answer>", "</confidence>"] if self.tagged else ["</confidence>"]
+
+    @property
+    def confidence_marker(self) -> str:
+        """What precedes the confidence label in a completion."""
+        return "<confidence>" if self.chat else "Confidence:"
+
+    def label_continuation(self, label: str) -> str:
+        """How a label (and what closes it) follows the confidence marker in a completion."""
+        return f"{label}</confidence>" if self.chat else f" {label}"
+
     def split_confidence(self, text: str) -> tuple[str, str | None]:
-        """(answer part, confidence part or None)."""
+        """(answer part, confidence part or None). Chat formats: the answer part is the text without the
+        <confidence> span, wherever it stands."""
         if self.chat:
             m = re.search(r"<confidence>(.*?)(?:</confidence>|$)", text, flags=re.S | re.I)
-            return (text[: m.start()] if m else text), (m.group(1) if m else None)
+            return (text[: m.start()] + text[m.end():] if m else text), (m.group(1) if m else None)
         m = re.search(r"\n\s*confidence\s*:(.*)", text, flags=re.S | re.I)
         return (text[: m.start()] if m else text), (m.group(1) if m else None)
 

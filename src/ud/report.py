@@ -101,3 +101,63 @@ def write(metrics_dir: str | Path = "metrics") -> str:
     reliability_figure({NAMES.get(m, m): io.read_json(d / "plots" / f"{m}_reliability.json") for m in present},
                        d / "plots" / "reliability.png")
     return md
+
+
+# ---- README tables, rendered from the metrics files ------------------------------------------------------------
+README_BLOCKS = {"default": "metrics", "cpu-large": "results/cpu-large/metrics"}
+
+
+def _begin(name: str, folder: str) -> str:
+    return f"<!-- ud report {name} (from {folder}/ by `ud report --readme`; do not edit by hand) -->"
+
+
+def _end(name: str) -> str:
+    return f"<!-- /ud report {name} -->"
+
+
+def results_block(metrics_dir: str | Path) -> str:
+    """Every number the README states about a run: the methods table, the domain-shift table, the calibration data
+    and the SFT set, the distilled model under both label rules."""
+    d = Path(metrics_dir)
+    ms = [io.read_json(d / f"{m}.json") for m in METHODS if (d / f"{m}.json").exists()]
+    shift = io.read_json(d / "shift.json") if (d / "shift.json").exists() else {}
+    lines = [summary_markdown(ms, shift).rstrip()]
+    ud = next((m for m in ms if m["method"] == "ud"), None)
+    if ud and ud.get("auroc_bin_argmax") is not None:
+        lines.append(f"\nDistilled model, binned AUROC by label rule: argmax {_fmt(ud.get('auroc_bin_argmax'))} "
+                     f"{_fmt(ud.get('auroc_bin_argmax_ci'))}, expected {_fmt(ud.get('auroc_bin_expected'))} "
+                     f"{_fmt(ud.get('auroc_bin_expected_ci'))}; the expected confidence itself (raw) "
+                     f"{_fmt(ud.get('auroc_raw'))} {_fmt(ud.get('auroc_raw_ci'))}.")
+    if (d / "calibration.json").exists():
+        c = io.read_json(d / "calibration.json")
+        lines.append(f"\nCalibration data: {c['points']} (question, answer) points, {c['positives']} right; top-answer "
+                     f"accuracy {_fmt(c['top_accuracy'])}, AUROC of its frequency {_fmt(c['top_auroc'])}; ECE "
+                     f"({c.get('ece_bins', 30)} bins) {_fmt(c['ece_before'])} raw, {_fmt(c['ece_after_cv'])} after "
+                     f"{c['method']} calibration out of fold ({_fmt(c['ece_after'])} in sample).")
+    if (d / "annotate.json").exists():
+        a = io.read_json(d / "annotate.json")
+        per_bin = ", ".join(f"{k} {v}" for k, v in a["per_bin"].items())
+        lines.append(f"\nSFT set: {a['examples']} examples ({a['correct']} correct, {a['incorrect']} incorrect); "
+                     f"per label: {per_bin}.")
+    return "\n".join(lines) + "\n"
+
+
+def render_readme(readme: str | Path = "README.md", root: str | Path = ".", check: bool = False) -> list[str]:
+    """Replace the text between each block's markers with the block rendered from its metrics folder. Returns the
+    names of the blocks that were (check: would be) changed; a block whose folder does not exist is left alone."""
+    path, root = Path(readme), Path(root)
+    text = path.read_text()
+    changed = []
+    for name, folder in README_BLOCKS.items():
+        begin, end = _begin(name, folder), _end(name)
+        if begin not in text or not (root / folder).exists():
+            continue
+        head, rest = text.split(begin, 1)
+        _, tail = rest.split(end, 1)
+        new = f"{head}{begin}\n{results_block(root / folder)}{end}{tail}"
+        if new != text:
+            changed.append(name)
+            text = new
+    if changed and not check:
+        path.write_text(text)
+    return changed

@@ -36,6 +36,7 @@ class Generation:
     finish: str  # "stop" (EOS or stop string) | "length"
     token_ids: list[int]
     token_logprobs: list[float] = field(default_factory=list)  # raw-model log p of each generated token
+    hidden: Any = None  # generate(hidden_layer=...): that layer's hidden state at the last token before EOS
 
 
 @runtime_checkable
@@ -52,16 +53,21 @@ class Backend(Protocol):
         """Token ids of a rendered prompt, exactly as the backend feeds it to the model."""
 
     def sample(self, requests: list[SampleRequest], *, temperature: float = 1.0, top_p: float = 1.0,
-               max_new_tokens: int = 64, stop_strings: list[str] | None = None) -> list[list[Generation]]:
-        """One continuation per seed of each request; a draw depends on its seed only."""
+               max_new_tokens: int = 64, stop_strings: list[str] | None = None,
+               greedy: bool = False) -> list[list[Generation]]:
+        """One continuation per seed of each request; a draw depends on its seed only (greedy: the most likely
+        allowed token at every step)."""
 
     def generate(self, prompts: list[str], n: int = 1, *, do_sample: bool = True, temperature: float = 1.0,
                  top_p: float = 1.0, max_new_tokens: int = 64, stop_strings: list[str] | None = None,
-                 tries: list[TokenTrie] | None = None, seed: int | None = None) -> list[list[Generation]]:
-        """n continuations per prompt (greedy with do_sample=False); `tries` restrict each prompt's output."""
+                 tries: list[TokenTrie] | None = None, seed: int | None = None,
+                 stop_after: list[str] | None = None, hidden_layer: int | None = None) -> list[list[Generation]]:
+        """n continuations per prompt (greedy with do_sample=False); `tries` restrict each prompt's output; a row
+        stops on any of `stop_strings`, or once its text holds every one of `stop_after`; `hidden_layer`: each
+        generation carries that layer's hidden state at its last token before EOS."""
 
-    def score_continuations(self, prompt: str, continuations: list[list[int]]) -> list[Any]:
-        """Per continuation, a (len, vocab) float tensor: the raw logits before each of its tokens."""
+    def score_continuations(self, prompts: list[str], continuations: list[list[list[int]]]) -> list[list[Any]]:
+        """Per prompt, per continuation of it, a (len, vocab) float tensor: the raw logits before each token."""
 
     def next_token_logits(self, sequences: list[list[int]], prefix: list[int] | None = None) -> Any:
         """(len(sequences), vocab) logits after each token sequence; a prefix they all share is computed once."""

@@ -23,6 +23,8 @@ from transformers import (
     LogitsProcessor,
     LogitsProcessorList,
     PrefixConstrainedLogitsProcessor,
+    StoppingCriteria,
+    StoppingCriteriaList,
     TemperatureLogitsWarper,
     TopPLogitsWarper,
 )
@@ -55,6 +57,17 @@ class RawLogprobRecorder(LogitsProcessor):
             self.steps.append(self.prev.gather(1, last_tokens[:, None]).squeeze(1))
             self.prev = None
         return torch.stack(self.steps, dim=1) if self.steps else torch.zeros(len(last_tokens), 0)
+
+
+class AllStringsStop(StoppingCriteria):
+    """Stop a row once its generated text holds every one of `strings` (in any order)."""
+
+    def __init__(self, tok, prompt_len: int, strings: list[str]):
+        self.tok, self.prompt_len, self.strings = tok, prompt_len, strings
+
+    def __call__(self, input_ids, scores, **kwargs):
+        texts = self.tok.batch_decode(input_ids[:, self.prompt_len:], skip_special_tokens=True)
+        return torch.tensor([all(s in t for s in self.strings) for t in texts], device=input_ids.device)
 
 
 def uniform_stream(seed: int, steps: int) -> np.ndarray:
@@ -95,9 +108,16 @@ class HFBackend:
     def _stop_window(self, stop_strings: list[str] | None) -> int:
         return 2 + max((len(self.encode_continuation(s)) for s in stop_strings or []), default=0)
 
-    def _stops(self, ids: list[int], window: int, stop_strings: list[str] | None) -> bool:
-        """Whether the tokens so far end a stop string (decoded over the last `window` tokens)."""
-        if not stop_strings or not ids:
+    def _stops(self, ids: list[int], window: int, stop_strings: list[str] | None,
+               stop_after: list[str] | None = None) -> bool:
+        """Whether the tokens so far end a stop string (decoded over the last `window` tokens), or hold every one
+        of `stop_after`."""
+        if not ids:
+            return False
+        if stop_after:
+            text = self.tok.decode(ids, skip_special_tokens=True)
+            return all(s in text for s in stop_after)
+        if not stop_strings:
             return False
         tail = self.tok.decode(ids[-window:], skip_special_tokens=True)
         return any(s in tail for s in stop_strings)
@@ -106,8 +126,12 @@ class HFBackend:
     @torch.no_grad()
     def generate(self, prompts: list[str], n: int = 1, *, do_sample: bool = True, temperature: float = 1.0,
                  top_p: float = 1.0, max_new_tokens: int = 64, stop_strings: list[str] | None = None,
-                 tries: list[TokenTrie] | None = None, seed: int | None = None) -> list[list[Generation]]:
-        """n continuations per prompt. `tries` (one per prompt) restrict generation to their paths."""
+                 tries: list[TokenTrie] | None = None, seed: int | None = None,
+                 stop_after: list[str] | None = None, hidden_layer: int | None = None) -> list[list[Generation]]:
+        """n continuations per prompt. `tries` (one per prompt) restrict generation to their paths; a row stops
+        on any of `stop_strings`, or once its text holds all of `stop_after`. With `hidden_layer`, each generation
+        carries that layer's hidden state at its last token before EOS (`hidden`), taken from the decoding passes
+        themselves (a row cut by max_new_tokens needs one more pass for its last token)."""
         enc = self.encode(prompts)
         plen = enc["input_ids"].shape[1]
         recorder = RawLogprobRecorder()
@@ -126,39 +150,58 @@ class HFBackend:
             do_sample=do_sample, num_return_sequences=n, **({"temperature": 1.0, "top_p": 1.0, "top_k": 0}
                                                             if do_sample else {}),
             max_new_tokens=max_new_tokens, pad_token_id=self.tok.pad_token_id, eos_token_id=eos,
-            stop_strings=stop_strings or None,
+            stop_strings=stop_strings or None, output_hidden_states=hidden_layer is not None,
+            return_dict_in_generate=hidden_layer is not None,
         )
         if seed is not None:
             torch.manual_seed(seed)
+        stopping = StoppingCriteriaList([AllStringsStop(self.tok, plen, stop_after)]) if stop_after else None
         out = self.model.generate(**enc, generation_config=cfg, logits_processor=procs,
-                                  tokenizer=self.tok if stop_strings else None)
+                                  tokenizer=self.tok if stop_strings else None, stopping_criteria=stopping)
+        steps_hidden = out.hidden_states if hidden_layer is not None else None
+        if hidden_layer is not None:
+            out = out.sequences
         gen = out[:, plen:]
         lp = recorder.finish(gen[:, -1]) if gen.shape[1] else torch.zeros(len(gen), 0)
         window = self._stop_window(stop_strings)
         results: list[list[Generation]] = [[] for _ in prompts]
         for row in range(gen.shape[0]):
             ids = gen[row].tolist()
-            length, finish = self._generated_length(ids, window, stop_strings)
+            length, finish = self._generated_length(ids, window, stop_strings, stop_after)
             text = self.tok.decode(ids[:length], skip_special_tokens=True)
             row_lp = lp[row, :length]
             s = float(row_lp.sum()) if length else 0.0
-            results[row // n].append(Generation(text, length, s, s / length if length else 0.0, finish, ids[:length],
-                                                row_lp.tolist()))
+            g = Generation(text, length, s, s / length if length else 0.0, finish, ids[:length], row_lp.tolist())
+            if steps_hidden is not None:
+                g.hidden = self._last_hidden(steps_hidden, hidden_layer, row, ids[:length], enc, plen)
+            results[row // n].append(g)
         return results
 
-    def _generated_length(self, ids: list[int], window: int, stop_strings: list[str] | None) -> tuple[int, str]:
+    def _last_hidden(self, steps, layer: int, row: int, ids: list[int], enc, plen: int) -> np.ndarray:
+        """Hidden state at the last token before EOS: step 0 is the prompt's pass (its last position is the prompt's
+        last token, left padding), step j + 1 the pass that fed generated token j."""
+        eos = self.tok.eos_token_id
+        body = ids[:-1] if ids and ids[-1] == eos else ids
+        step = len(body)
+        if step < len(steps):
+            return steps[step][layer][row, -1].float().cpu().numpy()
+        prompt = enc["input_ids"][row][enc["attention_mask"][row].bool()].tolist()  # never fed: one more pass
+        return self.hidden_states([prompt + body], layer)[0]
+
+    def _generated_length(self, ids: list[int], window: int, stop_strings: list[str] | None,
+                          stop_after: list[str] | None = None) -> tuple[int, str]:
         """(tokens the row generated, finish) of a row of HF generate's output, which pads a row after it stops.
         A row stops on EOS (counted) or right after the token that completes a stop string; the padding after it
         is not generated even when pad == EOS (models without a pad token), so it is never counted."""
         eos, pad = self.tok.eos_token_id, self.tok.pad_token_id
         for j, t in enumerate(ids):
-            if j and self._stops(ids[:j], window, stop_strings):
+            if j and self._stops(ids[:j], window, stop_strings, stop_after):
                 return j, "stop"
             if t == eos:
                 return j + 1, "stop"
             if t == pad:
                 return j, "stop"
-        return len(ids), "stop" if self._stops(ids, window, stop_strings) else "length"
+        return len(ids), "stop" if self._stops(ids, window, stop_strings, stop_after) else "length"
 
     # ---- shared-prefix sampling ---------------------------------------------------------------------------
     def _prefill(self, prompts: list[str]):
@@ -176,9 +219,11 @@ class HFBackend:
 
     @torch.no_grad()
     def sample(self, requests: list[SampleRequest], *, temperature: float = 1.0, top_p: float = 1.0,
-               max_new_tokens: int = 64, stop_strings: list[str] | None = None) -> list[list[Generation]]:
+               max_new_tokens: int = 64, stop_strings: list[str] | None = None,
+               greedy: bool = False) -> list[list[Generation]]:
         """One continuation per seed of each request, all decoded in one batch from a prefill done once per
-        prompt. Returns, per request, its generations in the order of its seeds."""
+        prompt (greedy: the most likely allowed token at each step, seeds unused). Returns, per request, its
+        generations in the order of its seeds."""
         if not requests:
             return []
         kv, last_logits, prompt_mask = self._prefill([r.prompt for r in requests])
@@ -216,13 +261,16 @@ class HFBackend:
                     else:
                         allowed[b] = True
                 scores = scores.masked_fill(~allowed, float("-inf"))
-            for w in warpers:
-                scores = w(None, scores)
-            # sampled on the device: only the chosen ids and their log-probs cross to the host
-            cdf = torch.softmax(scores, dim=-1).double().cumsum(-1)
-            u = uniforms[alive, t].unsqueeze(1) * cdf[:, -1:]
-            # first token whose cdf exceeds u: zero-probability tokens (flat cdf) can never be chosen
-            chosen = torch.searchsorted(cdf, u, right=True).squeeze(1).clamp(max=cdf.shape[1] - 1)
+            if greedy:
+                chosen = scores.argmax(dim=-1)
+            else:
+                for w in warpers:
+                    scores = w(None, scores)
+                # sampled on the device: only the chosen ids and their log-probs cross to the host
+                cdf = torch.softmax(scores, dim=-1).double().cumsum(-1)
+                u = uniforms[alive, t].unsqueeze(1) * cdf[:, -1:]
+                # first token whose cdf exceeds u: zero-probability tokens (flat cdf) can never be chosen
+                chosen = torch.searchsorted(cdf, u, right=True).squeeze(1).clamp(max=cdf.shape[1] - 1)
             chosen_ids = chosen.tolist()
             chosen_lps = raw.gather(1, chosen[:, None]).squeeze(1).tolist()
             for b, row in enumerate(alive):
@@ -260,29 +308,32 @@ class HFBackend:
 
     # ---- scoring ------------------------------------------------------------------------------------------
     @torch.no_grad()
-    def score_continuations(self, prompt: str, continuations: list[list[int]]) -> list[torch.Tensor]:
-        """Per continuation, the (len, vocab) raw logits before each of its tokens. The prompt is prefilled once
-        (and kept for the next call with the same prompt); the continuations run as one batch from its KV cache,
-        so the prompt is never copied per option and nothing is computed over the prompt's positions."""
-        kv, last_logits, mask = self._prefill([prompt])
-        rests = [c[:-1] for c in continuations]  # a continuation's last token predicts nothing we need
+    def score_continuations(self, prompts: list[str], continuations: list[list[list[int]]]) -> list[list[torch.Tensor]]:
+        """For each prompt, for each of its continuations, the (len, vocab) raw logits before each of the
+        continuation's tokens. The prompts are prefilled once (and kept: scoring right after sampling or greedy
+        decoding the same prompts costs no second prefill); all continuations then run as one batch from their
+        prompt's KV cache, so a prompt is never copied per continuation and nothing is computed over its positions."""
+        kv, last_logits, mask = self._prefill(prompts)
+        rows = [(i, c) for i, cs in enumerate(continuations) for c in cs]
+        rests = [c[:-1] for _, c in rows]  # a continuation's last token predicts nothing we need
         width = max((len(r) for r in rests), default=0)
         logits = None
         if width:
-            ids = torch.full((len(rests), width), self.tok.pad_token_id, dtype=torch.long, device=self.device)
-            cmask = torch.zeros((len(rests), width), dtype=torch.long, device=self.device)
-            for i, r in enumerate(rests):  # right padding: a row's padding comes after its real tokens
-                ids[i, : len(r)] = torch.tensor(r, device=self.device)
-                cmask[i, : len(r)] = 1
-            cache = batch_cache(kv, torch.zeros(len(rests), dtype=torch.long, device=self.device), width)
-            pos = (int(mask.sum()) + torch.arange(width, device=self.device)).expand(len(rests), -1)
-            logits = self.model(input_ids=ids, attention_mask=torch.cat([mask.expand(len(rests), -1), cmask], 1),
-                                position_ids=pos, cache=cache, use_cache=True).logits.float()
+            idx = torch.tensor([i for i, _ in rows], device=self.device)
+            ids = torch.full((len(rows), width), self.tok.pad_token_id, dtype=torch.long, device=self.device)
+            cmask = torch.zeros((len(rows), width), dtype=torch.long, device=self.device)
+            for r, rest in enumerate(rests):  # right padding: a row's padding comes after its real tokens
+                ids[r, : len(rest)] = torch.tensor(rest, device=self.device)
+                cmask[r, : len(rest)] = 1
+            pmask = mask[idx]
+            pos = pmask.sum(-1, keepdim=True) + torch.arange(width, device=self.device)
+            logits = self.model(input_ids=ids, attention_mask=torch.cat([pmask, cmask], 1), position_ids=pos,
+                                cache=batch_cache(kv, idx, width), use_cache=True).logits.float()
             self.stats["forward_tokens"] += int(cmask.sum())
-        out = []
-        for i, r in enumerate(rests):  # row 0: after the prompt; row j: after the continuation's token j-1
-            rows = [last_logits[:1]] + ([logits[i, : len(r)]] if r else [])
-            out.append(torch.cat(rows)[: len(continuations[i])].cpu())
+        out: list[list[torch.Tensor]] = [[] for _ in prompts]
+        for r, ((i, c), rest) in enumerate(zip(rows, rests)):  # row 0: after the prompt; j: after token j-1
+            parts = [last_logits[i: i + 1]] + ([logits[r, : len(rest)]] if rest else [])
+            out[i].append(torch.cat(parts)[: len(c)].cpu())
         return out
 
     def _prefix_kv(self, prefix: list[int]):

@@ -84,7 +84,10 @@ class VLLMBackend:
         return outs
 
     def sample(self, requests: list[SampleRequest], *, temperature: float = 1.0, top_p: float = 1.0,
-               max_new_tokens: int = 64, stop_strings: list[str] | None = None) -> list[list[Generation]]:
+               max_new_tokens: int = 64, stop_strings: list[str] | None = None,
+               greedy: bool = False) -> list[list[Generation]]:
+        if greedy:
+            temperature = 0.0
         prompts, params, owner = [], [], []
         for i, r in enumerate(requests):
             for s in r.seeds:
@@ -100,18 +103,29 @@ class VLLMBackend:
 
     def generate(self, prompts: list[str], n: int = 1, *, do_sample: bool = True, temperature: float = 1.0,
                  top_p: float = 1.0, max_new_tokens: int = 64, stop_strings: list[str] | None = None,
-                 tries: list[TokenTrie] | None = None, seed: int | None = None) -> list[list[Generation]]:
-        """Backend.generate (greedy evaluation of the distilled model, with its LoRA adapter)."""
+                 tries: list[TokenTrie] | None = None, seed: int | None = None,
+                 stop_after: list[str] | None = None, hidden_layer: int | None = None) -> list[list[Generation]]:
+        """Backend.generate (greedy evaluation of the distilled model, with its LoRA adapter). `stop_after` has
+        no vLLM equivalent: such rows run to max_new_tokens and are cut where the last of those strings closes."""
         reqs = [SampleRequest(p, [stable_seed(seed or 0, i, k) for k in range(n)], tries[i] if tries else None)
                 for i, p in enumerate(prompts)]
-        return self.sample(reqs, temperature=temperature if do_sample else 0.0, top_p=top_p,
-                           max_new_tokens=max_new_tokens, stop_strings=stop_strings)
+        if hidden_layer is not None:
+            self._no_scoring("hidden states")
+        out = self.sample(reqs, temperature=temperature if do_sample else 0.0, top_p=top_p,
+                          max_new_tokens=max_new_tokens, stop_strings=None if stop_after else stop_strings)
+        if stop_after:
+            for gens in out:
+                for g in gens:
+                    if all(s in g.text for s in stop_after):
+                        g.text = g.text[: max(g.text.index(s) + len(s) for s in stop_after)]
+                        g.finish = "stop"
+        return out
 
     def _no_scoring(self, what: str):
         raise UDError(f"the vllm backend has no {what}: stages that score build an hf backend "
                       "(build_backend(..., scoring=True))")
 
-    def score_continuations(self, prompt, continuations):
+    def score_continuations(self, prompts, continuations):
         self._no_scoring("score_continuations")
 
     def next_token_logits(self, sequences, prefix=None):

@@ -21,33 +21,26 @@ from ud.prompts import Format
 
 def answer_questions(backend: Backend, fmt: Format, questions: list[dict], *, constrain: bool,
                      max_new_tokens: int, batch_size: int, desc: str = "greedy",
-                     equivalence=DEFAULT_EQUIVALENCE) -> list[dict]:
-    """One greedy answer per question with the sampling prompt (trie-constrained to the options when asked)."""
+                     equivalence=DEFAULT_EQUIVALENCE, layer: int | None = None) -> tuple[list[dict], np.ndarray | None]:
+    """One greedy answer per question with the sampling prompt (trie-constrained to the options when asked), and,
+    with `layer`, the P(IK) features (that layer's hidden state at the answer's last token before EOS) taken from
+    the same decoding passes (records x hidden size; each record's `feature_seconds` is 0: they cost no pass)."""
     constrain = constrain and not fmt.reasoning and all(q.get("choices") for q in questions)
-    out = []
+    out, feats = [], []
     for start in tqdm(range(0, len(questions), batch_size), desc=desc, unit="batch"):
         batch = questions[start:start + batch_size]
         prompts = [fmt.prompt(q, backend.tok) for q in batch]
         tries = [option_trie(backend, fmt, q)[0] for q in batch] if constrain else None
         t0 = time.perf_counter()
         gens = backend.generate(prompts, 1, do_sample=False, max_new_tokens=max_new_tokens, tries=tries,
-                                stop_strings=None if constrain else fmt.stop_strings())
+                                stop_strings=None if constrain else fmt.stop_strings(), hidden_layer=layer)
         dt = (time.perf_counter() - t0) / len(batch)
         for q, g in zip(batch, gens):
             g = g[0]
             key, ok = grade(g.text, q, fmt.tagged, equivalence)
             out.append({"qid": q["id"], "text": g.text, "answer_key": key, "correct": ok, "token_ids": g.token_ids,
-                        "token_logprobs": g.token_logprobs, "n_tokens": g.n_tokens, "seconds": dt})
-    return out
-
-
-def answer_features(backend: Backend, fmt: Format, questions: list[dict], records: list[dict],
-                    layer: int) -> tuple[np.ndarray, float]:
-    """Hidden state (layer `layer` of hidden_states: 0 = embeddings, -1 = last) at the last token of prompt +
-    greedy answer (without its EOS). Returns (features, seconds per question)."""
-    eos = backend.tok.eos_token_id
-    seqs = [backend.prompt_ids(fmt.prompt(q, backend.tok)) + [t for t in r["token_ids"] if t != eos]
-            for q, r in zip(questions, records)]
-    t0 = time.perf_counter()
-    feats = backend.hidden_states(seqs, layer)
-    return feats, (time.perf_counter() - t0) / max(1, len(questions))
+                        "token_logprobs": g.token_logprobs, "n_tokens": g.n_tokens, "seconds": dt,
+                        "feature_seconds": 0.0})
+            if layer is not None:
+                feats.append(g.hidden)
+    return out, (np.stack(feats).astype(np.float32) if layer is not None and feats else None)

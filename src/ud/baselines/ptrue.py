@@ -1,7 +1,9 @@
 """P(True) (Kadavath et al. 2022): the base model judges whether its proposed (greedy) answer is true; the score
 is p("A") / (p("A") + p("B")) for the options "(A) True" / "(B) False" at the next token, few-shot with examples
-from the calibration split (their greedy answers and whether they were right). No brainstormed samples. The
-few-shot prefix is computed once and its KV cache shared by every question (Backend.next_token_logits)."""
+from the calibration split (their greedy answers and whether they were right). As in Kadavath et al., the question
+shows the model's own brainstormed samples before the proposed answer ("Here are some brainstormed ideas:",
+`baselines.ptrue.samples` of them; the paper compares with 20, 0 is the cheap variant without them). The few-shot
+prefix is computed once and its KV cache shared by every question (Backend.next_token_logits)."""
 
 from __future__ import annotations
 
@@ -14,12 +16,14 @@ from tqdm import tqdm
 from ud.backends.base import Backend
 from ud.metrics import greedy_answer
 
-TEMPLATE = ("Question: {question}\nProposed Answer: {answer}\nIs the proposed answer:\n (A) True\n (B) False\n"
-            "The proposed answer is:")
+TEMPLATE = ("Question: {question}\n{ideas}Proposed Answer: {answer}\nIs the proposed answer:\n (A) True\n"
+            " (B) False\nThe proposed answer is:")
+IDEAS = "Here are some brainstormed ideas:\n{ideas}\n"
 
 
-def block(q: dict, answer: str, verdict: str | None = None) -> str:
-    text = TEMPLATE.format(question=q["question"].strip(), answer=answer.strip())
+def block(q: dict, answer: str, verdict: str | None = None, ideas: list[str] | None = None) -> str:
+    brainstorm = IDEAS.format(ideas="\n".join(i.strip() for i in ideas)) if ideas else ""
+    text = TEMPLATE.format(question=q["question"].strip(), ideas=brainstorm, answer=answer.strip())
     return text + (f" ({verdict})\n\n" if verdict else "")
 
 
@@ -60,14 +64,23 @@ def fit(questions: dict[str, dict], calibration: list[dict], shots: int, seed: i
 
 
 def score(backend: Backend, examples: list[tuple[dict, str, bool]], questions: list[dict], records: list[dict],
-          batch_size: int = 8, desc: str = "p(true)") -> list[dict]:
-    """The common answer record for each (question, greedy record); one extra forward pass per answer."""
+          ideas: dict[str, list[str]] | None = None, idea_cost: dict | None = None, batch_size: int = 8,
+          desc: str = "p(true)") -> list[dict]:
+    """The common answer record for each (question, greedy record); one extra forward pass per answer. `ideas`:
+    each question's brainstormed samples (as text), whose cost per answer (`idea_cost`: samples,
+    generated_tokens, seconds) is added to the answer's."""
     shots = shots_text(examples)
-    prompts = [shots + block(q, r["text"]) for q, r in zip(questions, records)]
+    ideas = ideas or {}
+    prompts = [shots + block(q, r["text"], ideas=ideas.get(q["id"])) for q, r in zip(questions, records)]
     prefix = prefix_ids(backend.tok, shots)
     t0 = time.perf_counter()
     scores = []
     for i in tqdm(range(0, len(prompts), batch_size), desc=desc, unit="batch"):
         scores.extend(p_true(backend, prompts[i:i + batch_size], prefix))
     dt = (time.perf_counter() - t0) / max(1, len(prompts))
-    return [greedy_answer(r, s, s, extra_forward_passes=1, extra_seconds=dt) for r, s in zip(records, scores)]
+    out = [greedy_answer(r, s, s, extra_forward_passes=1, extra_seconds=dt) for r, s in zip(records, scores)]
+    if idea_cost:
+        for rec in out:
+            for field in ("samples", "generated_tokens", "seconds"):
+                rec[field] = None if rec[field] is None or idea_cost[field] is None else rec[field] + idea_cost[field]
+    return out
