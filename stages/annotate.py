@@ -4,7 +4,7 @@ data/sft/train.jsonl (each question's correct answer plus up to `incorrect` inco
 from collections import defaultdict
 
 from ud import io, paths, stage
-from ud.annotate import build_examples
+from ud.annotate import build_examples, pick_classes
 from ud.binning import Binner
 from ud.calibrate import Calibrator, points
 from ud.prompts import Format
@@ -17,8 +17,12 @@ def main(p):
     f, _ = points(asets)
     pc = cal(f)
     a = p.annotate
-    binner = (Binner.quantile(p.bins, pc, a.labels) if a.binning == "quantile"
-              else Binner.fixed(p.bins, a.labels)).fit_values(pc)
+    if a.binning == "quantile":  # equal-count bins over the confidences the SFT set will teach (not every option's)
+        taught = [c["f"] for s in asets for c in pick_classes(s, p.incorrect, "top", None)]
+        binner = Binner.quantile(p.bins, cal(taught), a.labels)
+    else:
+        binner = Binner.fixed(p.bins, a.labels)
+    binner.fit_values(pc)
     io.write_json(paths.BINNER, binner.to_json())
     qs = {q["id"]: q for q in paths.questions("calibration")}
     samples: dict[str, list[dict]] = defaultdict(list)
@@ -35,7 +39,9 @@ def main(p):
     ex = build_examples(qs, asets, samples, cal, binner, fmt, p.incorrect, a.incorrect_pick, p.seed, tok)
     io.write_jsonl(paths.SFT_FILE, ex)
     m = {"examples": len(ex), "correct": sum(e["correct"] for e in ex), "incorrect": sum(not e["correct"] for e in ex),
-         "per_bin": {lab: sum(e["label"] == lab for e in ex) for lab in binner.labels}, "bins": binner.n_bins}
+         "per_bin": {lab: sum(e["label"] == lab for e in ex) for lab in binner.labels}, "bins": binner.n_bins,
+         "questions": len(asets),
+         "questions_without_correct_answer": sum(not any(c["correct"] for c in s["classes"]) for s in asets)}
     io.write_json(paths.METRICS / "annotate.json", m)
     print(f"annotate: {m}")
 

@@ -36,6 +36,9 @@ def main(p, split: str):
                         f"open-answer (e.g. {open_q[0]}): use sample.estimator='free'")
     fmt = Format.from_params(p.prompt)
     backend, ref = build_backend(p.model, chat=fmt.chat, scoring=s.estimator == "exact")
+    if not getattr(backend, "capabilities", {"seed": True})["seed"]:
+        raise DataError(f"{backend.device} does not repeat a seeded sample: a resumed or topped-up run would mix "
+                        "draws that cannot be redone; use a server that honours `seed` (vllm serve does)")
     exact = s.estimator == "exact"
     n = 1 if exact else s.n
     spec = definition(p.model, ref.revision, p.prompt, p.seed, backend.name, s)

@@ -115,3 +115,28 @@ def test_a_row_stopped_by_a_stop_string_is_not_charged_the_padding(tagged_model_
     assert both[0][0].token_ids == alone.token_ids and both[0][0].n_tokens == alone.n_tokens
     assert both[0][0].logprob_sum == pytest.approx(alone.logprob_sum, abs=1e-4)
     assert both[1][0].n_tokens > alone.n_tokens and both[1][0].token_ids[-1] == tok.eos_token_id
+
+
+def test_exact_from_the_prompt_kv_equals_a_full_pass_per_option(tiny, questions):
+    """The prompt prefilled once and the options scored from its KV cache (only the rows that matter) give the
+    probabilities of the old path -- the prompt copied once per option, log-softmax at every position -- to 1e-5,
+    with one-token options, multi-token ones and an option that is a prefix of another."""
+    model, tok = tiny
+    b = HFBackend(model, tok)
+    for fmt, q in ((Format("qa"), questions[0]), (Format("qa_choices", "letter"), questions[1]),
+                   (Format("qa"), dict(questions[2], choices=["ice", "ice water", "sand", "glass"]))):
+        prompt = fmt.prompt(q)
+        trie, _ = option_trie(b, fmt, q)
+        p_ids = tok(prompt)["input_ids"]
+        lps, sums = [], []
+        for i, seq in enumerate(trie.sequences):
+            with torch.no_grad():
+                lsm = torch.log_softmax(model(torch.tensor([p_ids + seq])).logits[0].float(), dim=-1)
+            rows = lsm[len(p_ids) - 1:]
+            lps.append(sum(float(rows[j, t] - torch.logsumexp(rows[j, allowed], 0)) for j, (t, allowed)
+                           in enumerate(trie.steps(i))))
+            sums.append(sum(float(rows[j, t]) for j, t in enumerate(seq[:-1])))
+        ref = torch.softmax(torch.tensor(lps, dtype=torch.float64), 0).tolist()
+        rec = exact_record(b, fmt, q, prompt)
+        assert rec["probs"] == pytest.approx(ref, abs=1e-5)
+        assert rec["logprob_sums"] == pytest.approx(sums, abs=1e-4)

@@ -129,7 +129,7 @@ def test_choices_pipeline_reruns_only_what_changed(tmp_path, tiny_model_dir, toy
     assert set(_metrics(proj, "semantic")["by_k"]) == {"2", "4"}
     _check_metrics_against_records(proj)
     shift = json.loads((proj / "metrics/shift.json").read_text())
-    assert list(shift) == ["openbookqa"] and set(shift["openbookqa"]) == {"ud", "lexical", "pik"}
+    assert list(shift) == ["openbookqa"] and set(shift["openbookqa"]) == {"ud", "lexical", "pik", "ptrue", "semantic"}
     assert all(m["n"] == 4 for m in shift["openbookqa"].values())
     summary = (proj / "metrics/summary.md").read_text()
     assert "P(IK) probe" in summary and "semantic clustering, K=2" in summary and "| openbookqa |" in summary

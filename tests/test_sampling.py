@@ -10,7 +10,7 @@ import torch
 
 from ud.backends.base import SampleRequest, stable_seed
 from ud.backends.hf import HFBackend
-from ud.estimators import draw, draw_unit, exact_record, option_trie
+from ud.estimators import draw_unit, exact_record, option_trie
 from ud.prompts import Format
 from ud.sampling import AdaptiveStop, ChunkStore, run_units, wilson
 
@@ -229,7 +229,7 @@ def test_vllm_backend_on_gpu(tiny_model_dir, questions):
     pytest.importorskip("vllm")
     if not torch.cuda.is_available():
         pytest.skip("vLLM needs a CUDA GPU")
-    from ud.backends.vllm import VLLMBackend
+    from ud.backends.vllm import VLLMBackend, trie_choices
 
     b = VLLMBackend(tiny_model_dir, dtype="float32", gpu_memory_utilization=0.3)
     fmt = Format("qa")

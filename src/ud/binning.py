@@ -17,8 +17,8 @@ def default_labels(edges: list[float]) -> list[str]:
 class Binner:
     """Right-open bins [e_i, e_{i+1}) over [0, 1]; the last bin includes 1.0.
 
-    `values` is each bin's representative probability (mean calibrated p of the calibration predictions in it,
-    or the bin midpoint when empty): what a label "means" numerically, used for ECE/Brier of verbal confidences.
+    `values` is each bin's mean calibrated p on the calibration data (the midpoint when empty): what a label meant
+    there, kept in binner.json for reading. Metrics take every bin at its midpoint (`midpoints`), for every method.
     """
 
     def __init__(self, edges: list[float], labels: list[str] | None = None, values: list[float] | None = None):

@@ -61,9 +61,15 @@ def draw(backend: Backend, fmt: Format, questions: list[dict], estimator: str, n
 def exact_record(backend: Backend, fmt: Format, q: dict, prompt: str, temperature: float = 1.0,
                  score: str = "trie") -> dict:
     """Each option's probability from the logits before each token of its trie path (one prefill of the prompt,
-    the options scored as a batch from its KV cache)."""
+    the options scored as a batch from its KV cache). Only the rows that matter are computed: those before the
+    option's own tokens and before any step where the trie still branches -- for one-token options (letters) the
+    prefill's last logits are all there is to it."""
     trie, _ = option_trie(backend, fmt, q)
-    rows = backend.score_continuations([prompt], [trie.sequences])[0]
+    steps = [trie.steps(i) for i in range(len(trie.sequences))]
+    # row j (the logits before token j) is needed for j < body (the option's own tokens) and where j branches
+    need = [max([len(seq) - 2] + [j for j, (_, allowed) in enumerate(st) if len(allowed) > 1])
+            for seq, st in zip(trie.sequences, steps)]
+    rows = backend.score_continuations([prompt], [[seq[: n + 1] for seq, n in zip(trie.sequences, need)]])[0]
     trie_lp, sums, means, lens = [], [], [], []
     for i, logits in enumerate(rows):
         seq = trie.sequences[i]
@@ -74,9 +80,10 @@ def exact_record(backend: Backend, fmt: Format, q: dict, prompt: str, temperatur
         means.append(sum(raw) / max(1, body))
         lens.append(body)
         lp = 0.0
-        for j, (tok, allowed) in enumerate(trie.steps(i)):
-            scaled = logits[j] / temperature
-            lp += float(scaled[tok] - torch.logsumexp(scaled[allowed], dim=0))
+        for j, (tok, allowed) in enumerate(steps[i]):
+            if len(allowed) > 1:  # a forced step contributes log 1
+                scaled = logits[j] / temperature
+                lp += float(scaled[tok] - torch.logsumexp(scaled[allowed], dim=0))
         trie_lp.append(lp)
     base = {"trie": trie_lp, "sum": sums, "mean": means}[score]
     probs = torch.softmax(torch.tensor(base, dtype=torch.float64), dim=0).tolist()

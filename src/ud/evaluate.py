@@ -20,10 +20,9 @@ from __future__ import annotations
 import math
 import time
 
-import torch
 from tqdm import tqdm
 
-from ud.backends.base import Backend, Generation, SampleRequest
+from ud.backends.base import Backend, Generation, SampleRequest, length_batches
 from ud.estimators import option_trie
 from ud.normalize import DEFAULT_EQUIVALENCE, grade
 from ud.prompts import Format, parse_confidence
@@ -46,14 +45,13 @@ def label_distribution(backend: Backend, fmt: Format, prompts: list[str], gens: 
     closing = [] if fmt.chat else [backend.tok.eos_token_id]
     tails = [backend.encode_continuation(fmt.label_continuation(lab)) + closing for lab in labels]
     conts = [[g.token_ids[:e] + t for t in tails] if e is not None else [] for g, e in zip(gens, ends)]
-    scored = backend.score_continuations(prompts, conts)
+    scored = backend.continuation_logprobs(prompts, conts)
     out = []
-    for e, rows, cs in zip(ends, scored, conts):
+    for e, rows in zip(ends, scored):
         if e is None:
             out.append(None)
             continue
-        lps = [float(torch.log_softmax(logits[e:], dim=-1).gather(1, torch.tensor(c[e:])[:, None]).sum())
-               for logits, c in zip(rows, cs)]
+        lps = [sum(row[e:]) for row in rows]  # the label's own tokens (and what closes it)
         top = max(lps)
         z = sum(math.exp(v - top) for v in lps)
         out.append([math.exp(v - top) / z for v in lps])
@@ -68,11 +66,12 @@ def predict(backend: Backend, fmt: Format, questions: list[dict], labels: list[s
     too, and `label_rule` picks the stated label."""
     # free-form reasoning, or open answers, cannot be walked through a trie of options
     constrain = constrain and not fmt.reasoning and all(q.get("choices") for q in questions)
-    preds = []
+    preds: list[dict | None] = [None] * len(questions)
+    all_prompts = [fmt.prompt(q, backend.tok, ud=ud, labels=labels, baseline=baseline) for q in questions]
     bar = tqdm(total=len(questions), desc=desc, unit="q")
-    for start in range(0, len(questions), batch_size):
-        batch = questions[start:start + batch_size]
-        prompts = [fmt.prompt(q, backend.tok, ud=ud, labels=labels, baseline=baseline) for q in batch]
+    for idx in length_batches(all_prompts, batch_size):
+        batch = [questions[i] for i in idx]
+        prompts = [all_prompts[i] for i in idx]
         tries = [option_trie(backend, fmt, q, labels)[0] for q in batch] if constrain else [None] * len(batch)
         t0 = time.perf_counter()
         if baseline:
@@ -84,7 +83,7 @@ def predict(backend: Backend, fmt: Format, questions: list[dict], labels: list[s
                                                  stop_strings=None if constrain else fmt.stop_strings(ud=True))]
         dists = label_distribution(backend, fmt, prompts, gens, labels) if binner is not None else [None] * len(gens)
         dt = (time.perf_counter() - t0) / len(batch)
-        for q, g, dist in zip(batch, gens, dists):
+        for i, q, g, dist in zip(idx, batch, gens, dists):
             answer_part, conf_part = fmt.split_confidence(g.text)
             key, ok = grade(answer_part, q, fmt.tagged, equivalence)  # option index, or open answer's key
             stated = parse_confidence(conf_part, labels)
@@ -97,7 +96,7 @@ def predict(backend: Backend, fmt: Format, questions: list[dict], labels: list[s
                 rec.update(raw=expected, label_probs=dist, bin_argmax=stated, bin_expected=b_exp)
                 if label_rule == "expected":
                     rec.update(bin=b_exp, label=labels[b_exp] if b_exp is not None else None)
-            preds.append(rec)
+            preds[i] = rec
         bar.update(len(batch))
     bar.close()
     return preds

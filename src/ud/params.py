@@ -33,8 +33,12 @@ class ModelParams(Section):
     id: str = Field("smollm2-135m-instruct", description="packaged alias, local folder, or hub id (online)")
     dtype: Dtype = Field("float32", description="weights and compute dtype for every backend and for training "
                          "(bfloat16: mixed precision on GPUs)")
-    backend: Literal["hf", "vllm"] = Field("hf", description="generation engine: hf (transformers, CPU/GPU) or "
-                                           "vllm (GPU); scoring (exact, P(True), P(IK)) always uses hf")
+    backend: Literal["hf", "vllm", "openai"] = Field(
+        "hf", description="generation engine: hf (transformers, CPU/GPU), vllm (GPU) or openai (any OpenAI-compatible "
+        "server at base_url); scoring (exact, P(True), P(IK)) always uses hf")
+    base_url: str | None = Field(None, description="backend openai: the server, e.g. http://localhost:8000")
+    served_name: str | None = Field(None, description="backend openai: the model name the server knows (null: id)")
+    api_key_env: str | None = Field(None, description="backend openai: the environment variable holding the key")
 
 
 class DataParams(Section):
@@ -143,6 +147,8 @@ class TrainParams(Section):
     scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup"] = Field(
         "linear", description="learning-rate schedule")
     warmup_steps: Annotated[int, Field(ge=0)] = Field(0, description="linear warm-up steps")
+    group_by_length: bool = Field(False, description="batch examples of similar length together: less padding, "
+                                  "a faster epoch (another batch order, so other weights)")
     save_steps: PosInt = Field(50, description="checkpoint every this many steps: a killed train resumes from the "
                                "last one (data/cache/train/)")
     lora: LoraParams = Field(LoraParams(), description="method: lora")

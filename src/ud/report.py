@@ -137,8 +137,10 @@ def results_block(metrics_dir: str | Path) -> str:
     if (d / "annotate.json").exists():
         a = io.read_json(d / "annotate.json")
         per_bin = ", ".join(f"{k} {v}" for k, v in a["per_bin"].items())
+        missing = (f"; {a['questions_without_correct_answer']} of {a['questions']} calibration questions never "
+                   "produced their correct answer (no correct example)" if "questions" in a else "")
         lines.append(f"\nSFT set: {a['examples']} examples ({a['correct']} correct, {a['incorrect']} incorrect); "
-                     f"per label: {per_bin}.")
+                     f"per label: {per_bin}{missing}.")
     return "\n".join(lines) + "\n"
 
 

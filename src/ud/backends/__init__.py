@@ -1,12 +1,13 @@
-"""Inference engines behind one interface (ud.backends.base.Backend), one per file: hf (transformers, CPU or GPU)
-and vllm (GPU, optional extra). `build_backend` is the only constructor callers use."""
+"""Inference engines behind one interface (ud.backends.base.Backend), one per file: hf (transformers, CPU or GPU),
+vllm (GPU, optional extra) and openai (any OpenAI-compatible server). `build_backend` is the only constructor."""
 
 from __future__ import annotations
 
 from ud.backends.base import Backend, Generation, SampleRequest, stable_seed
+from ud.errors import UDError
 
 __all__ = ["Backend", "Generation", "SampleRequest", "build_backend", "stable_seed"]
-ENGINES = ("hf", "vllm")
+ENGINES = ("hf", "vllm", "openai")
 
 
 def build_backend(model, *, chat: bool, trained: str | None = None, scoring: bool = False):
@@ -21,6 +22,14 @@ def build_backend(model, *, chat: bool, trained: str | None = None, scoring: boo
     lora = info is not None and info["method"] == "lora"
     model_id = model.id if info is None else info["base"] if lora else trained  # an adapter knows its base
     engine = "hf" if scoring else model.backend
+    if engine == "openai":
+        if trained:
+            raise UDError("model.backend='openai' serves a model the server holds: the distilled model (models/ud) "
+                          "is evaluated with hf or vllm")
+        from ud.backends.openai import from_params
+
+        backend = from_params(model, chat)
+        return backend, models.ensure_local(models.resolve(model.id))
     if engine == "vllm":
         from ud.backends.vllm import VLLMBackend
 

@@ -10,7 +10,17 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from ud.errors import UDError
 from ud.trie import TokenTrie
+
+
+def length_batches(texts: list[str], batch_size: int) -> list[list[int]]:
+    """Indices of `texts` in batches of similar length (longest first): a padded batch computes every row to its
+    longest prompt, so mixing a 60-token and a 250-token prompt wastes most of the short one's compute. Callers put
+    the results back in the original order; the batches' composition does not change what a row computes, up to
+    float rounding."""
+    order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
 
 
 def stable_seed(*parts) -> int:
@@ -69,8 +79,41 @@ class Backend(Protocol):
     def score_continuations(self, prompts: list[str], continuations: list[list[list[int]]]) -> list[list[Any]]:
         """Per prompt, per continuation of it, a (len, vocab) float tensor: the raw logits before each token."""
 
+    def continuation_logprobs(self, prompts: list[str], continuations: list[list[list[int]]]) -> list[list[list[float]]]:
+        """Per prompt, per continuation of it, the raw log-probability of each of its tokens."""
+
     def next_token_logits(self, sequences: list[list[int]], prefix: list[int] | None = None) -> Any:
         """(len(sequences), vocab) logits after each token sequence; a prefix they all share is computed once."""
 
     def hidden_states(self, sequences: list[list[int]], layer: int) -> Any:
         """(len(sequences), hidden) float array: layer `layer` of hidden_states at each sequence's last token."""
+
+
+class NoScoring:
+    """For engines without access to the model's internals (vllm, openai): the scoring methods say so. The stages
+    that score build an hf backend (build_backend(..., scoring=True))."""
+
+    name = "this"
+
+    def _no_scoring(self, what: str):
+        raise UDError(f"the {self.name} backend has no {what}: stages that score build an hf backend "
+                      "(build_backend(..., scoring=True))")
+
+    def score_continuations(self, prompts, continuations):
+        self._no_scoring("logits (score_continuations)")
+
+    def next_token_logits(self, sequences, prefix=None):
+        self._no_scoring("logits (next_token_logits)")
+
+    def hidden_states(self, sequences, layer):
+        self._no_scoring("hidden states")
+
+
+def cut_after_all(generations: list[list[Generation]], strings: list[str]) -> None:
+    """For engines that stop on any one stop string only: cut each text where the last of `strings` closes, once all
+    of them are there (Backend.generate's `stop_after`)."""
+    for gens in generations:
+        for g in gens:
+            if all(s in g.text for s in strings):
+                g.text = g.text[: max(g.text.index(s) + len(s) for s in strings)]
+                g.finish = "stop"

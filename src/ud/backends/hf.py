@@ -336,6 +336,14 @@ class HFBackend:
             out[i].append(torch.cat(parts)[: len(c)].cpu())
         return out
 
+    def continuation_logprobs(self, prompts: list[str], continuations: list[list[list[int]]]) -> list[list[list[float]]]:
+        """Per prompt, per continuation, the raw log-probability of each of its tokens (score_continuations)."""
+        out = []
+        for rows, conts in zip(self.score_continuations(prompts, continuations), continuations):
+            out.append([torch.log_softmax(r, dim=-1).gather(1, torch.tensor(c)[:, None]).squeeze(1).tolist()
+                        if c else [] for r, c in zip(rows, conts)])
+        return out
+
     def _prefix_kv(self, prefix: list[int]):
         if self._prefix_memo is None or self._prefix_memo[0] != prefix:
             kv, _ = prefill(self.model, torch.tensor([prefix], device=self.device))

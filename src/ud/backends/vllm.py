@@ -13,7 +13,7 @@ The vLLM version is recorded by io.versions() and the GPU name in `device`.
 
 from __future__ import annotations
 
-from ud.backends.base import Generation, SampleRequest, stable_seed
+from ud.backends.base import Generation, NoScoring, SampleRequest, cut_after_all, stable_seed
 from ud.errors import UDError
 from ud.trie import TokenTrie
 
@@ -32,7 +32,7 @@ def to_generation(completion, eos_token_id: int | None) -> Generation:
     return Generation(text, len(ids), total, total / len(ids) if ids else 0.0, finish, ids)
 
 
-class VLLMBackend:
+class VLLMBackend(NoScoring):
     name = "vllm"
 
     def __init__(self, model: str, tokenizer=None, chat: bool = False, *, dtype: str = "bfloat16",
@@ -114,22 +114,21 @@ class VLLMBackend:
         out = self.sample(reqs, temperature=temperature if do_sample else 0.0, top_p=top_p,
                           max_new_tokens=max_new_tokens, stop_strings=None if stop_after else stop_strings)
         if stop_after:
-            for gens in out:
-                for g in gens:
-                    if all(s in g.text for s in stop_after):
-                        g.text = g.text[: max(g.text.index(s) + len(s) for s in stop_after)]
-                        g.finish = "stop"
+            cut_after_all(out, stop_after)
         return out
 
-    def _no_scoring(self, what: str):
-        raise UDError(f"the vllm backend has no {what}: stages that score build an hf backend "
-                      "(build_backend(..., scoring=True))")
+    def continuation_logprobs(self, prompts: list[str], continuations: list[list[list[int]]]) -> list[list[list[float]]]:
+        """vLLM's prompt log-probs of prompt + continuation, one request per continuation (automatic prefix caching
+        shares each prompt's prefill)."""
+        from vllm import SamplingParams
 
-    def score_continuations(self, prompts, continuations):
-        self._no_scoring("score_continuations")
-
-    def next_token_logits(self, sequences, prefix=None):
-        self._no_scoring("next_token_logits")
-
-    def hidden_states(self, sequences, layer):
-        self._no_scoring("hidden_states")
+        flat = [(i, c) for i, cs in enumerate(continuations) for c in cs]
+        inputs = [{"prompt_token_ids": self.prompt_ids(prompts[i]) + c} for i, c in flat]
+        outs = self.llm.generate(inputs, SamplingParams(max_tokens=1, prompt_logprobs=0, temperature=0.0),
+                                 lora_request=self.lora, use_tqdm=False)
+        result: list[list[list[float]]] = [[] for _ in prompts]
+        for (i, c), out in zip(flat, outs):
+            ids = out.prompt_token_ids
+            lps = out.prompt_logprobs[len(ids) - len(c):]  # one {token: Logprob} per position (None for the first)
+            result[i].append([float(d[t].logprob) for d, t in zip(lps, c)])
+        return result

@@ -13,7 +13,7 @@ import time
 import numpy as np
 from tqdm import tqdm
 
-from ud.backends.base import Backend
+from ud.backends.base import Backend, length_batches
 from ud.estimators import option_trie
 from ud.normalize import DEFAULT_EQUIVALENCE, grade
 from ud.prompts import Format
@@ -26,21 +26,22 @@ def answer_questions(backend: Backend, fmt: Format, questions: list[dict], *, co
     with `layer`, the P(IK) features (that layer's hidden state at the answer's last token before EOS) taken from
     the same decoding passes (records x hidden size; each record's `feature_seconds` is 0: they cost no pass)."""
     constrain = constrain and not fmt.reasoning and all(q.get("choices") for q in questions)
-    out, feats = [], []
-    for start in tqdm(range(0, len(questions), batch_size), desc=desc, unit="batch"):
-        batch = questions[start:start + batch_size]
-        prompts = [fmt.prompt(q, backend.tok) for q in batch]
+    out: list[dict | None] = [None] * len(questions)
+    feats: list = [None] * len(questions)
+    all_prompts = [fmt.prompt(q, backend.tok) for q in questions]
+    for idx in tqdm(length_batches(all_prompts, batch_size), desc=desc, unit="batch"):
+        batch = [questions[i] for i in idx]
+        prompts = [all_prompts[i] for i in idx]
         tries = [option_trie(backend, fmt, q)[0] for q in batch] if constrain else None
         t0 = time.perf_counter()
         gens = backend.generate(prompts, 1, do_sample=False, max_new_tokens=max_new_tokens, tries=tries,
                                 stop_strings=None if constrain else fmt.stop_strings(), hidden_layer=layer)
         dt = (time.perf_counter() - t0) / len(batch)
-        for q, g in zip(batch, gens):
+        for i, q, g in zip(idx, batch, gens):
             g = g[0]
             key, ok = grade(g.text, q, fmt.tagged, equivalence)
-            out.append({"qid": q["id"], "text": g.text, "answer_key": key, "correct": ok, "token_ids": g.token_ids,
-                        "token_logprobs": g.token_logprobs, "n_tokens": g.n_tokens, "seconds": dt,
-                        "feature_seconds": 0.0})
-            if layer is not None:
-                feats.append(g.hidden)
+            out[i] = {"qid": q["id"], "text": g.text, "answer_key": key, "correct": ok, "token_ids": g.token_ids,
+                      "token_logprobs": g.token_logprobs, "n_tokens": g.n_tokens, "seconds": dt,
+                      "feature_seconds": 0.0}
+            feats[i] = g.hidden
     return out, (np.stack(feats).astype(np.float32) if layer is not None and feats else None)

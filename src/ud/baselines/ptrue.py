@@ -13,7 +13,7 @@ import time
 import torch
 from tqdm import tqdm
 
-from ud.backends.base import Backend
+from ud.backends.base import Backend, length_batches
 from ud.metrics import greedy_answer
 
 TEMPLATE = ("Question: {question}\n{ideas}Proposed Answer: {answer}\nIs the proposed answer:\n (A) True\n"
@@ -74,9 +74,10 @@ def score(backend: Backend, examples: list[tuple[dict, str, bool]], questions: l
     prompts = [shots + block(q, r["text"], ideas=ideas.get(q["id"])) for q, r in zip(questions, records)]
     prefix = prefix_ids(backend.tok, shots)
     t0 = time.perf_counter()
-    scores = []
-    for i in tqdm(range(0, len(prompts), batch_size), desc=desc, unit="batch"):
-        scores.extend(p_true(backend, prompts[i:i + batch_size], prefix))
+    scores: list[float] = [0.0] * len(prompts)
+    for idx in tqdm(length_batches(prompts, batch_size), desc=desc, unit="batch"):  # right padding: similar lengths
+        for i, s in zip(idx, p_true(backend, [prompts[i] for i in idx], prefix)):
+            scores[i] = s
     dt = (time.perf_counter() - t0) / max(1, len(prompts))
     out = [greedy_answer(r, s, s, extra_forward_passes=1, extra_seconds=dt) for r, s in zip(records, scores)]
     if idea_cost:

@@ -1,0 +1,48 @@
+"""The README's results are rendered from the metrics files (`ud report --readme`), never typed by hand."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ud import report
+
+ROOT = Path(__file__).parents[1]
+
+
+def test_readme_results_agree_with_the_committed_metrics():
+    text = (ROOT / "README.md").read_text()
+    for name, folder in report.README_BLOCKS.items():
+        assert report._begin(name, folder) in text and report._end(name) in text, name
+        assert (ROOT / folder / "ud.json").exists(), f"{folder}: the run the README shows is not committed"
+    assert report.render_readme(ROOT / "README.md", ROOT, check=True) == []
+
+
+def test_render_replaces_only_between_the_markers(tmp_path):
+    (tmp_path / "m").mkdir()
+    for name, auroc in (("ud", 0.71), ("teacher", 0.8)):
+        (tmp_path / "m" / f"{name}.json").write_text(json.dumps(
+            {"method": name, "n": 10, "auroc": auroc, "auroc_ci": [0.6, 0.8], "accuracy": 0.5, "high_acc": None,
+             "high_pct": 0.0, "ece": 0.1, "brier": 0.2, "invalid_rate": 0.0, "cost": {}}))
+    (tmp_path / "m" / "calibration.json").write_text(json.dumps(
+        {"method": "isotonic", "points": 798, "positives": 300, "ece_bins": 30, "ece_before": 0.166,
+         "ece_after": 0.0, "ece_after_cv": 0.05, "top_accuracy": 0.42, "top_auroc": 0.56}))
+    (tmp_path / "m" / "annotate.json").write_text(json.dumps(
+        {"examples": 521, "correct": 300, "incorrect": 221, "per_bin": {"very low": 78, "low": 253, "medium": 190}}))
+    readme = tmp_path / "README.md"
+    begin, end = report._begin("default", "m"), report._end("default")
+    readme.write_text(f"intro\n{begin}\nstale 0.999\n{end}\noutro\n")
+    old = report.README_BLOCKS
+    report.README_BLOCKS = {"default": "m"}
+    try:
+        assert report.render_readme(readme, tmp_path, check=True) == ["default"]
+        assert "stale" in readme.read_text()  # check writes nothing
+        assert report.render_readme(readme, tmp_path) == ["default"]
+        assert report.render_readme(readme, tmp_path, check=True) == []
+    finally:
+        report.README_BLOCKS = old
+    text = readme.read_text()
+    assert text.startswith("intro\n") and text.endswith(f"{end}\noutro\n") and "stale" not in text
+    assert "| UD (distilled, 1 generation) | 10 | 0.710 |" in text
+    assert "Calibration data: 798 (question, answer) points, 300 right" in text and "0.166 raw, 0.050 after" in text
+    assert "SFT set: 521 examples (300 correct, 221 incorrect); per label: very low 78, low 253, medium 190." in text
