@@ -8,13 +8,14 @@ Usage: python stages/sample.py {calibration|test}
 
 import sys
 import time
+from functools import partial
 
 from tqdm import tqdm
 
 from ud import io, paths, stage
 from ud.backends import build_backend
 from ud.errors import DataError
-from ud.estimators import draw_unit
+from ud.estimators import unit_drawer
 from ud.normalize import grade
 from ud.prompts import Format
 from ud.sampling import AdaptiveStop, ChunkStore, definition, definition_hash, import_previous, run_units
@@ -35,24 +36,30 @@ def main(p, split: str):
         raise DataError(f"sample.estimator={s.estimator!r} needs answer options, but {len(open_q)} questions are "
                         f"open-answer (e.g. {open_q[0]}): use sample.estimator='free'")
     fmt = Format.from_params(p.prompt)
-    backend, ref = build_backend(p.model, chat=fmt.chat, scoring=s.estimator == "exact")
-    if not getattr(backend, "capabilities", {"seed": True})["seed"]:
-        raise DataError(f"{backend.device} does not repeat a seeded sample: a resumed or topped-up run would mix "
-                        "draws that cannot be redone; use a server that honours `seed` (vllm serve does)")
     exact = s.estimator == "exact"
     n = 1 if exact else s.n
-    spec = definition(p.model, ref.revision, p.prompt, p.seed, backend.name, s)
+    if s.workers > 1:  # the engines live in the Ray workers; this process needs only the tokenizer
+        from ud.ray_pool import RayPool, driver_view
+
+        engine, tok, ref = driver_view(p.model, scoring=exact)
+        device = f"ray ({s.workers} workers)"
+        work = {"pool": RayPool(partial(unit_drawer, p.model, p.prompt, s, p.seed), s.workers, s.threads_per_worker,
+                                s.gpus_per_worker)}
+    else:
+        backend, ref = build_backend(p.model, chat=fmt.chat, scoring=exact)
+        if not getattr(backend, "capabilities", {"seed": True})["seed"]:
+            raise DataError(f"{backend.device} does not repeat a seeded sample: a resumed or topped-up run would mix "
+                            "draws that cannot be redone; use a server that honours `seed` (vllm serve does)")
+        engine, tok, device = backend.name, backend.tok, str(backend.device)
+        work = {"compute": unit_drawer(p.model, p.prompt, s, p.seed, backend)}
+    spec = definition(p.model, ref.revision, p.prompt, p.seed, engine, s)
     key = definition_hash(spec)
     store = ChunkStore(paths.SAMPLE_CACHE / split / key, spec)
-    prompts = [fmt.prompt(q, backend.tok) for q in qs]
+    prompts = [fmt.prompt(q, tok) for q in qs]
     import_previous(store, paths.samples_file(split), paths.samples_meta(split), key, qs, prompts, s.chunk, s.block,
                     exact)
     adaptive = adaptive_rule(s.adaptive) if s.adaptive.enabled and not exact else None
     equivalence = p.normalize.equivalence
-
-    def compute(batch, ks):
-        return draw_unit(backend, fmt, batch, ks, s.estimator, p.seed, s.temperature, s.top_p, s.max_new_tokens,
-                         s.exact_score)
 
     bar = tqdm(total=len(qs), desc=f"sample {split} ({s.estimator}, N={n})", unit="q")
     t0 = time.perf_counter()
@@ -62,9 +69,9 @@ def main(p, split: str):
         dt = time.perf_counter() - t0
         bar.set_postfix(new_samples_per_s=f"{computed / dt:.1f}" if dt else "-")
 
-    run = run_units(qs, prompts, n, s.chunk, s.block, store, compute, per_question=exact,
+    run = run_units(qs, prompts, n, s.chunk, s.block, store, per_question=exact,
                     answer_of=lambda q, r: grade(r["text"], q, fmt.tagged, equivalence)[0], adaptive=adaptive,
-                    progress=progress)
+                    progress=progress, **work)
     bar.close()
     io.write_jsonl(paths.samples_file(split), run.records)
     tokens = sum(r["n_tokens"] if isinstance(r["n_tokens"], int) else sum(r["n_tokens"]) for r in run.records)
@@ -75,7 +82,7 @@ def main(p, split: str):
         "adaptive_saved_fraction": 1 - run.samples / full if full else 0.0,
         "model": {"id": p.model.id, "load_from": ref.load_from, "kind": ref.kind, "revision": ref.revision,
                   "dtype": p.model.dtype},
-        "backend": backend.name, "device": str(backend.device), "versions": io.versions(),
+        "backend": engine, "device": device, "workers": s.workers, "versions": io.versions(),
         "prompt": {**p.prompt.model_dump(), "example": prompts[0] if prompts else None},
         "generation": {k: spec["sample"][k] for k in ("temperature", "top_p", "max_new_tokens")}, "seed": p.seed,
         "definition_hash": key, "cache": str(store.root),

@@ -40,7 +40,7 @@ def _ran(output: str) -> set[str]:
 def make_project(tmp: Path, model_dir: str, dataset: str, **overrides) -> Path:
     proj = tmp / "proj"
     proj.mkdir()
-    for item in ("dvc.yaml", "stages", "src"):
+    for item in ("dvc.yaml", "stages", "src", "configs"):
         src = ROOT / item
         (shutil.copytree if src.is_dir() else shutil.copy)(src, proj / item)
     p = yaml.safe_load((ROOT / "params.yaml").read_text())

@@ -50,6 +50,21 @@ def draw_unit(backend: Backend, fmt: Format, questions: list[dict], ks: list[int
             for q, r, gs in zip(questions, requests, gens) for j, (k, g) in enumerate(zip(ks, gs))]
 
 
+def unit_drawer(model, prompt, sample, seed: int, backend: Backend | None = None):
+    """compute(questions, ks) -> draw_unit records under these params sections (model, prompt, sample). Builds
+    the backend where it is called -- inside a Ray actor when sampling is spread over workers -- unless given."""
+    fmt = Format.from_params(prompt)
+    if backend is None:
+        from ud.backends import build_backend
+
+        backend, _ = build_backend(model, chat=fmt.chat, scoring=sample.estimator == "exact")
+
+    def compute(questions: list[dict], ks: list[int]) -> list[dict]:
+        return draw_unit(backend, fmt, questions, ks, sample.estimator, seed, sample.temperature, sample.top_p,
+                         sample.max_new_tokens, sample.exact_score)
+    return compute
+
+
 def draw(backend: Backend, fmt: Format, questions: list[dict], estimator: str, n: int, seed: int,
          temperature: float = 1.0, top_p: float = 1.0, max_new_tokens: int = 256,
          exact_score: str = "trie") -> list[dict]:

@@ -39,6 +39,8 @@ class ModelParams(Section):
     base_url: str | None = Field(None, description="backend openai: the server, e.g. http://localhost:8000")
     served_name: str | None = Field(None, description="backend openai: the model name the server knows (null: id)")
     api_key_env: str | None = Field(None, description="backend openai: the environment variable holding the key")
+    tensor_parallel: PosInt = Field(1, description="backend vllm: GPUs one engine spans (tensor parallelism); data "
+                                    "parallelism is sample.workers")
 
 
 class DataParams(Section):
@@ -86,6 +88,12 @@ class SampleParams(Section):
                                                         "sum | mean of the option's log-probs")
     chunk: PosInt = Field(8, description="questions decoded together (one unit of work, committed to the cache)")
     block: PosInt = Field(20, description="sample indices per unit; raising n adds blocks")
+    workers: PosInt = Field(1, description="Ray actors drawing units in parallel (1: in this process; RAY_ADDRESS "
+                                         "joins a cluster); the same file for any count at equal threads per worker")
+    threads_per_worker: PosInt | None = Field(None, description="torch threads per Ray worker (null: cores // "
+                                              "workers); on CPU part of the numerics, like UD_THREADS")
+    gpus_per_worker: Annotated[float, Field(ge=0)] = Field(0, description="GPUs each Ray worker reserves (vllm: "
+                                                           "model.tensor_parallel; 0 on CPU)")
     adaptive: AdaptiveParams = Field(AdaptiveParams(), description="adaptive N")
 
 
@@ -151,6 +159,12 @@ class TrainParams(Section):
                                   "a faster epoch (another batch order, so other weights)")
     save_steps: PosInt = Field(50, description="checkpoint every this many steps: a killed train resumes from the "
                                "last one (data/cache/train/)")
+    launcher: Literal["python", "accelerate"] = Field(
+        "python", description="python: train in the stage's process | accelerate: `accelerate launch --config_file "
+        "<accelerate_config>` (multi-GPU DDP, FSDP2, DeepSpeed, multi-CPU)")
+    accelerate_config: str = Field("configs/accelerate/ddp.yaml", description="launcher: accelerate -- the "
+                                   "accelerate config file (configs/accelerate/: ddp, fsdp2, deepspeed-zero2/3, "
+                                   "cpu-2proc)")
     lora: LoraParams = Field(LoraParams(), description="method: lora")
 
 

@@ -26,7 +26,7 @@ import math
 import os
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -164,69 +164,95 @@ class SampleRun:
         return len(self.records)
 
 
+class SerialPool:
+    """Computes units one after another in this process (the default, `sample.workers: 1`)."""
+
+    def __init__(self, compute: Callable[[list[dict], list[int]], list[dict]]):
+        self.compute = compute
+
+    def map(self, tasks: list[tuple[list[dict], list[int]]]) -> Iterator[tuple[int, list[dict], float]]:
+        for i, (qs, ks) in enumerate(tasks):
+            t = time.perf_counter()
+            records = self.compute(qs, ks)
+            yield i, records, time.perf_counter() - t
+
+
 def run_units(questions: list[dict], prompts: list[str], n: int, chunk: int, block: int, store: ChunkStore,
-              compute: Callable[[list[dict], list[int]], list[dict]], *, per_question: bool = False,
+              compute: Callable[[list[dict], list[int]], list[dict]] | None = None, *, per_question: bool = False,
               answer_of: Callable[[dict, dict], object] | None = None, adaptive: AdaptiveStop | None = None,
-              progress: Callable[[int, int], None] | None = None) -> SampleRun:
+              progress: Callable[[int, int], None] | None = None, pool=None) -> SampleRun:
     """Draw samples k < n for every question, unit by unit, through the store.
 
-    compute(questions, ks) -> records for those questions and sample indices (the backend work);
+    compute(questions, ks) -> records for those questions and sample indices (the backend work), run in this
+    process; or pool: anything with map(tasks) yielding (task index, records, seconds) in any order -- a
+    ud.ray_pool.RayPool spreads units over workers. Units run in waves, one per block: the units of a wave are
+    independent (adaptive N decides between waves), each is committed by this process as it arrives, and the
+    records are assembled in question order, so the result does not depend on the pool or the order of arrival;
     per_question: one record per question (the `exact` estimator), a single block;
     answer_of(question, record) -> normalized answer or None, needed by adaptive N;
     progress(questions_finished, samples_computed) after each unit.
     """
     if chunk < 1 or block < 1:
         raise DataError(f"chunk={chunk}, block={block}: both must be >= 1")
+    if (compute is None) == (pool is None):
+        raise ValueError("run_units needs exactly one of compute and pool")
+    pool = pool or SerialPool(compute)
     blocks = 1 if per_question else math.ceil(n / block)
     t0 = time.perf_counter()
     out: list[list[dict]] = [[] for _ in questions]
-    computed = cached = units_computed = units_cached = stopped = 0
+    tally = Counter()  # computed, cached, units_computed, units_cached, stopped
     compute_seconds: float | None = 0.0
-    for c0 in range(0, len(questions), chunk):
-        positions = list(range(c0, min(c0 + chunk, len(questions))))
-        active = positions
-        for b in range(blocks):
-            ks = [0] if per_question else list(range(b * block, (b + 1) * block))
-            qs = [questions[i] for i in active]
-            qids = [q["id"] for q in qs]
-            phash = prompts_hash([prompts[i] for i in active])
-            records = store.load(c0 // chunk, b, qids, phash)
-            if records is None:
-                t_unit = time.perf_counter()
-                # the same canonical form as a record read back from the cache, so a resumed run is byte-identical
-                records = [json.loads(json.dumps(r, sort_keys=True)) for r in compute(qs, ks)]
-                seconds = time.perf_counter() - t_unit
-                store.commit(c0 // chunk, b, records, qids, phash, seconds)
-                computed += len(records)
-                units_computed += 1
-            else:
-                seconds = store.last_seconds
-                cached += len(records)
-                units_cached += 1
-            compute_seconds = None if compute_seconds is None or seconds is None else compute_seconds + seconds
-            by_id = {i: [] for i in active}
-            pos_of = {questions[i]["id"]: i for i in active}
+    active = {c0: list(range(c0, min(c0 + chunk, len(questions)))) for c0 in range(0, len(questions), chunk)}
+    for b in range(blocks):
+        last_block = b == blocks - 1
+        ks = [0] if per_question else list(range(b * block, (b + 1) * block))
+        following: dict[int, list[int]] = {}  # the questions of each chunk that go on to block b + 1
+
+        def take(c0: int, records: list[dict]) -> None:
+            pos_of = {questions[i]["id"]: i for i in active[c0]}
             for r in records:
-                by_id[pos_of[r["qid"]]].append(r)
+                if r["k"] < n:
+                    out[pos_of[r["qid"]]].append(r)
             still = []
-            for i in active:
-                out[i].extend(r for r in by_id[i] if r["k"] < n)
-                last_block = b == blocks - 1
-                if not last_block and adaptive is not None and answer_of is not None:
-                    if adaptive.settled([answer_of(questions[i], r) for r in out[i]]):
-                        stopped += 1
-                        continue
-                if not last_block:
+            for i in active[c0]:
+                if not last_block and adaptive is not None and answer_of is not None \
+                        and adaptive.settled([answer_of(questions[i], r) for r in out[i]]):
+                    tally["stopped"] += 1
+                elif not last_block:
                     still.append(i)
-            finished = len(active) - len(still)
-            active = still
+            if still:
+                following[c0] = still
             if progress is not None:
-                progress(finished, computed)
-            if not active:
-                break
+                progress(len(active[c0]) - len(still), tally["computed"])
+
+        units, missing = {}, []
+        for c0, positions in active.items():
+            units[c0] = ([questions[i]["id"] for i in positions], prompts_hash([prompts[i] for i in positions]))
+            records = store.load(c0 // chunk, b, *units[c0])
+            if records is None:
+                missing.append(c0)
+                continue
+            seconds = store.last_seconds
+            tally["cached"] += len(records)
+            tally["units_cached"] += 1
+            compute_seconds = None if compute_seconds is None or seconds is None else compute_seconds + seconds
+            take(c0, records)
+        tasks = [([questions[i] for i in active[c0]], ks) for c0 in missing]
+        for t, records, seconds in pool.map(tasks):
+            c0 = missing[t]
+            # the same canonical form as a record read back from the cache, so a resumed run is byte-identical
+            records = [json.loads(json.dumps(r, sort_keys=True)) for r in records]
+            store.commit(c0 // chunk, b, records, *units[c0], seconds)  # committed as it arrives: a kill loses
+            tally["computed"] += len(records)                            # only the units in flight
+            tally["units_computed"] += 1
+            compute_seconds = None if compute_seconds is None else compute_seconds + seconds
+            take(c0, records)
+        active = dict(sorted(following.items()))
+        if not active:
+            break
     records = [r for rs in out for r in sorted(rs, key=lambda r: r["k"])]
-    return SampleRun(records, computed, cached, units_computed, units_cached, time.perf_counter() - t0, stopped,
-                     list(store.redone), compute_seconds)
+    return SampleRun(records, tally["computed"], tally["cached"], tally["units_computed"], tally["units_cached"],
+                     time.perf_counter() - t0, tally["stopped"], list(store.redone), compute_seconds)
 
 
 # ---- what defines a draw, and seeding the cache from a previous final file -------------------------------------------

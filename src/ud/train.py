@@ -47,6 +47,7 @@ def train(model_id: str, examples: list[dict], out_dir: str, cfg, seed: int, *, 
     """Fine-tune `model_id` on prompt/completion examples; `cfg` is the `train` params section. dtype: float32
     trains in fp32; bfloat16/float16 train with mixed precision (fp32 master weights, half-precision autocast)."""
     import torch
+    from accelerate import PartialState
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import SFTConfig, SFTTrainer
@@ -103,7 +104,7 @@ def train(model_id: str, examples: list[dict], out_dir: str, cfg, seed: int, *, 
     )
     callbacks = []
     live = None
-    if live_dir:
+    if live_dir and PartialState().is_main_process:  # one process logs (under accelerate launch there are many)
         from dvclive import Live
         from transformers.integrations import DVCLiveCallback
 
@@ -116,18 +117,27 @@ def train(model_id: str, examples: list[dict], out_dir: str, cfg, seed: int, *, 
     if live is not None:
         live.end()
 
-    out = Path(out_dir)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent if out.parent.exists() else None, prefix=".ud-model-"))
-    trainer.model.save_pretrained(tmp)
-    tok.save_pretrained(tmp)
+    acc = trainer.accelerator
     meta = {"base": model_id, "base_revision": ref.revision, "method": cfg.method, "dtype": dtype, "labels": labels,
             "train_loss": float(result.training_loss), "steps": int(result.global_step),
-            "examples": len(examples), "resumed_from_step": int(resume.name.split("-")[1]) if resume else None}
-    (tmp / "ud_model.json").write_text(json.dumps(meta, indent=1))
-    if out.exists():
-        shutil.rmtree(out)
-    os.replace(tmp, out)
-    shutil.rmtree(work, ignore_errors=True)  # done: the checkpoints are not needed any more
+            "examples": len(examples), "resumed_from_step": int(resume.name.split("-")[1]) if resume else None,
+            "processes": acc.num_processes, "distributed": str(acc.distributed_type).rsplit(".", 1)[-1]}
+    out = Path(out_dir)
+    # every process takes part in saving (FSDP / ZeRO-3 gather the shards); the main process writes the files
+    tmp = Path(out.parent if out.parent.exists() else tempfile.gettempdir()) / f".ud-model-{key}"
+    if acc.is_main_process and tmp.exists():
+        shutil.rmtree(tmp)  # left by a run killed while saving
+    acc.wait_for_everyone()
+    trainer.save_model(str(tmp))
+    if acc.is_main_process:
+        (tmp / "training_args.bin").unlink(missing_ok=True)  # a pickle, and not needed to load the model
+        tok.save_pretrained(tmp)
+        (tmp / "ud_model.json").write_text(json.dumps(meta, indent=1))
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+        shutil.rmtree(work, ignore_errors=True)  # done: the checkpoints are not needed any more
+    acc.wait_for_everyone()
     return meta
 
 

@@ -34,7 +34,8 @@ def build_backend(model, *, chat: bool, trained: str | None = None, scoring: boo
         from ud.backends.vllm import VLLMBackend
 
         ref = models.ensure_local(models.resolve(model_id))
-        return VLLMBackend(ref.load_from, chat=chat, dtype=model.dtype, adapter=trained if lora else None), ref
+        return VLLMBackend(ref.load_from, chat=chat, dtype=model.dtype, adapter=trained if lora else None,
+                           tensor_parallel=model.tensor_parallel), ref
     from ud.backends.hf import HFBackend
 
     hf_model, tok, ref = models.load(model_id, dtype=model.dtype, adapter=trained if lora else None)

@@ -37,7 +37,7 @@ class VLLMBackend(NoScoring):
 
     def __init__(self, model: str, tokenizer=None, chat: bool = False, *, dtype: str = "bfloat16",
                  adapter: str | None = None, gpu_memory_utilization: float = 0.85, max_model_len: int | None = None,
-                 max_lora_rank: int = 64):
+                 max_lora_rank: int = 64, tensor_parallel: int = 1):
         try:
             import torch
             from vllm import LLM
@@ -47,7 +47,7 @@ class VLLMBackend(NoScoring):
             raise UDError("model.backend='vllm' needs a CUDA GPU; use model.backend='hf' on CPU")
         self.llm = LLM(model=model, dtype=dtype, enable_prefix_caching=True, enable_lora=adapter is not None,
                        max_lora_rank=max_lora_rank, gpu_memory_utilization=gpu_memory_utilization,
-                       max_model_len=max_model_len)
+                       max_model_len=max_model_len, tensor_parallel_size=tensor_parallel)
         self.tok = tokenizer or self.llm.get_tokenizer()
         self.chat = chat
         self.device = f"cuda ({torch.cuda.get_device_name(0)})"
