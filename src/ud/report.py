@@ -104,11 +104,13 @@ def write(metrics_dir: str | Path = "metrics") -> str:
 
 
 # ---- README tables, rendered from the metrics files ------------------------------------------------------------
-README_BLOCKS = {"default": "metrics", "cpu-large": "results/cpu-large/metrics"}
+# name -> what it is rendered from: a metrics folder (a run's results) or a configs/scale/ file (ud.scale)
+README_BLOCKS = {"default": "metrics", "cpu-large": "results/cpu-large/metrics", "scale": "configs/scale/paper-mmlu.yaml"}
 
 
 def _begin(name: str, folder: str) -> str:
-    return f"<!-- ud report {name} (from {folder}/ by `ud report --readme`; do not edit by hand) -->"
+    where = folder if folder.endswith(".yaml") else f"{folder}/"
+    return f"<!-- ud report {name} (from {where} by `ud report --readme`; do not edit by hand) -->"
 
 
 def _end(name: str) -> str:
@@ -145,8 +147,9 @@ def results_block(metrics_dir: str | Path) -> str:
 
 
 def render_readme(readme: str | Path = "README.md", root: str | Path = ".", check: bool = False) -> list[str]:
-    """Replace the text between each block's markers with the block rendered from its metrics folder. Returns the
-    names of the blocks that were (check: would be) changed; a block whose folder does not exist is left alone."""
+    """Replace the text between each block's markers with the block rendered from its source (a metrics folder, or
+    a scale spec). Returns the names of the blocks that were (check: would be) changed; a block whose source does
+    not exist is left alone."""
     path, root = Path(readme), Path(root)
     text = path.read_text()
     changed = []
@@ -156,7 +159,13 @@ def render_readme(readme: str | Path = "README.md", root: str | Path = ".", chec
             continue
         head, rest = text.split(begin, 1)
         _, tail = rest.split(end, 1)
-        new = f"{head}{begin}\n{results_block(root / folder)}{end}{tail}"
+        if (root / folder).is_dir():
+            body = results_block(root / folder)
+        else:
+            from ud.scale import table
+
+            body = table(root / folder)
+        new = f"{head}{begin}\n{body}{end}{tail}"
         if new != text:
             changed.append(name)
             text = new
