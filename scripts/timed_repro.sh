@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# `dvc repro` with every output line stamped with the epoch second, then each stage's wall time:
+# how results/cpu-large/stage_times.json was measured.  Usage: scripts/timed_repro.sh LOG [dvc repro args]
+set -uo pipefail
+log="${1:?usage: scripts/timed_repro.sh LOG [dvc repro args]}"; shift
+cd "$(dirname "$0")/.."
+export HF_HUB_OFFLINE="${HF_HUB_OFFLINE:-1}" HF_DATASETS_OFFLINE="${HF_DATASETS_OFFLINE:-1}" TOKENIZERS_PARALLELISM=false
+start=$(date +%s)
+dvc repro "$@" 2>&1 | while IFS= read -r line; do printf '%s %s\n' "$(date +%s)" "$line"; done > "$log"
+rc=${PIPESTATUS[0]}
+echo "$(date +%s) EXIT $rc TOTAL $(( $(date +%s) - start )) s" >> "$log"
+python "$(dirname "$0")/stage_times.py" "$log"
+exit "$rc"
