@@ -4,7 +4,7 @@ data/sft/train.jsonl (each question's correct answer plus up to `incorrect` inco
 from collections import defaultdict
 
 from ud import io, paths, stage
-from ud.annotate import build_examples, pick_classes
+from ud.annotate import build_examples, taught
 from ud.binning import Binner
 from ud.calibrate import Calibrator, points
 from ud.prompts import Format
@@ -18,8 +18,8 @@ def main(p):
     pc = cal(f)
     a = p.annotate
     if a.binning == "quantile":  # equal-count bins over the confidences the SFT set will teach (not every option's)
-        taught = [c["f"] for s in asets for c in pick_classes(s, p.incorrect, "top", None)]
-        binner = Binner.quantile(p.bins, cal(taught), a.labels)
+        fs = [c["f"] for _, classes in taught(asets, p.incorrect, a.incorrect_pick, p.seed) for c in classes]
+        binner = Binner.quantile(p.bins, cal(fs), a.labels)
     else:
         binner = Binner.fixed(p.bins, a.labels)
     binner.fit_values(pc)

@@ -2,7 +2,7 @@ import random
 
 import pytest
 
-from ud.annotate import build_examples, pick_classes
+from ud.annotate import build_examples, pick_classes, taught
 from ud.binning import Binner
 from ud.calibrate import Calibrator
 from ud.prompts import Format
@@ -49,6 +49,16 @@ def test_random_pick_is_seeded_subset():
     b = pick_classes(SETS[0], 2, "random", random.Random(3))
     assert [c["index"] for c in a] == [c["index"] for c in b]
     assert a[0]["correct"] and len(a) == 3 and all(not c["correct"] for c in a[1:])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_quantile_bins_are_cut_over_exactly_the_classes_the_sft_set_teaches(seed):
+    """annotate cuts quantile bins over `taught`: with random picks it must be the very classes annotated."""
+    picked = [(aset["qid"], c["index"]) for aset, cs in taught(SETS, 1, "random", seed) for c in cs]
+    ex = build_examples(QS, SETS, {}, Calibrator("none"), Binner.fixed(5), Format("qa"), 1, "random", seed)
+    assert picked == [(e["qid"], e["index"]) for e in ex]
+    assert len({tuple(x) for x in (
+        [(a["qid"], c["index"]) for a, cs in taught(SETS, 1, "random", s) for c in cs] for s in range(8))}) > 1
 
 
 def test_reasoning_trace_is_taken_from_that_answers_samples():

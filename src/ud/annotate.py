@@ -25,14 +25,21 @@ def pick_classes(aset: dict, incorrect: int, pick: str, rng: random.Random) -> l
     return correct + wrong
 
 
+def taught(answer_sets: list[dict], incorrect: int, pick: str, seed: int) -> list[tuple[dict, list[dict]]]:
+    """(answer set, the classes the SFT set teaches for it), in order: what build_examples annotates, and what
+    quantile bins are cut over."""
+    rng = random.Random(seed)
+    return [(aset, pick_classes(aset, incorrect, pick, rng)) for aset in answer_sets]
+
+
 def build_examples(questions: dict[str, dict], answer_sets: list[dict], samples_by_qid: dict[str, list[dict]],
                    calibrator: Calibrator, binner: Binner, fmt: Format, incorrect: int, pick: str, seed: int,
                    tok=None) -> list[dict]:
-    rng = random.Random(seed)
+    rng = random.Random(f"{seed}/reasoning")  # which trace; the picks have their own stream (taught)
     out = []
-    for aset in answer_sets:
+    for aset, classes in taught(answer_sets, incorrect, pick, seed):
         q = questions[aset["qid"]]
-        for c in pick_classes(aset, incorrect, pick, rng):
+        for c in classes:
             p = float(calibrator([c["f"]])[0])
             b = int(binner.index([p])[0])
             label = binner.labels[b]
