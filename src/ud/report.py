@@ -124,6 +124,9 @@ def results_block(metrics_dir: str | Path) -> str:
     ms = [io.read_json(d / f"{m}.json") for m in METHODS if (d / f"{m}.json").exists()]
     shift = io.read_json(d / "shift.json") if (d / "shift.json").exists() else {}
     lines = [summary_markdown(ms, shift).rstrip()]
+    if (d / "partial.json").exists():  # scripts/partial_metrics.py: a run that stopped before every stage finished
+        missing = io.read_json(d / "partial.json")["missing"]
+        lines.append(f"\nPartial run: {', '.join(missing)} did not finish (scripts/partial_metrics.py).")
     ud = next((m for m in ms if m["method"] == "ud"), None)
     if ud and ud.get("auroc_bin_argmax") is not None:
         lines.append(f"\nDistilled model, binned AUROC by label rule: argmax {_fmt(ud.get('auroc_bin_argmax'))} "
