@@ -6,8 +6,9 @@ A stage runs from its "Running stage" line to the next stage's (the last one to 
 from __future__ import annotations
 
 import argparse
-import json
 import re
+
+from ud import io
 
 
 def stage_times(lines: list[str]) -> dict:
@@ -44,9 +45,7 @@ def main() -> None:
         print(f"{name:28s} {s:6d} s  ({s / 60:5.1f} min)")
     print(f"{'total':28s} {t['total_s']:6d} s  ({t['total_s'] / 60:5.1f} min), exit {t['exit']}")
     if a.json:
-        with open(a.json, "w") as fh:
-            json.dump(t, fh, indent=1)
-            fh.write("\n")
+        io.write_json(a.json, t)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@ from collections import Counter, defaultdict
 
 from sklearn.metrics import roc_auc_score
 
+from ud import io
+
 
 def readout(records: list[dict], labels: list[str] | None) -> dict:
     by_set = defaultdict(list)
@@ -42,14 +44,12 @@ def main() -> None:
     ap.add_argument("--binner")
     ap.add_argument("--json")
     a = ap.parse_args()
-    records = [json.loads(line) for line in open(a.records)]
-    labels = json.load(open(a.binner))["labels"] if a.binner else None
+    records = list(io.read_jsonl(a.records))
+    labels = io.read_json(a.binner)["labels"] if a.binner else None
     out = readout(records, labels)
     print(json.dumps(out, indent=1))
     if a.json:
-        with open(a.json, "w") as fh:
-            json.dump(out, fh, indent=1)
-            fh.write("\n")
+        io.write_json(a.json, out)
 
 
 if __name__ == "__main__":
