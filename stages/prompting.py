@@ -12,7 +12,7 @@ def main(p):
     records = []
     for name, qs in paths.eval_sets(shift=b.shift):
         records += prompting.score(backend, qs, b.max_new_tokens, b.batch_size, p.normalize.equivalence,
-                                   desc=f"prompting {name}")
+                                   desc=f"prompting {name}", reasoning=b.reasoning)
     io.write_jsonl(paths.eval_file("prompting"), records)
 
 

@@ -130,12 +130,30 @@ def test_verbal_metrics_report_both_label_rules_and_leave_unreadable_out_of_ece(
 
 
 def test_prompting_reads_the_answer_before_or_after_the_confidence(questions):
-    from ud.baselines.prompting import PROMPTING_FORMAT
+    from ud.baselines.prompting import prompting_format
     from ud.normalize import grade
 
     q = questions[0]  # answer: A (blue)
+    PROMPTING_FORMAT = prompting_format(questions)
     for text in ("<reasoning>sky</reasoning> <answer>A</answer> <confidence>high</confidence>",
                  "<reasoning>sky</reasoning> <confidence>high</confidence> <answer>A</answer>"):
         answer, conf = PROMPTING_FORMAT.split_confidence(text)
         assert grade(answer, q, True)[0] == 0 and conf == "high"
     assert PROMPTING_FORMAT.stop_after() == ["</answer>", "</confidence>"]
+
+
+def test_prompting_without_reasoning_asks_for_answer_and_confidence_only(questions, tiny_model_dir):
+    from transformers import AutoTokenizer
+
+    from ud.baselines.prompting import prompting_format
+
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    with_r, without = prompting_format(questions), prompting_format(questions, reasoning=False)
+    p_with, p_without = with_r.prompt(questions[0], tok, baseline=True), without.prompt(questions[0], tok, ud=True)
+    assert "<reasoning>" in p_with and "7x6" in p_with  # E.1: the instruction and its worked example reason
+    assert "reasoning" not in p_without and "7x6" not in p_without
+    # the worked example shows the shape the answer must take: answer and confidence tags, nothing else
+    assert "<answer>C</answer>" in p_without and "<confidence>" in p_without and "very high" in p_without
+    assert "very low, low, medium, high, very high" in p_without
+    answer, conf = without.split_confidence("<answer>A</answer> <confidence>low</confidence>")
+    assert "A" in answer and conf == "low"

@@ -178,6 +178,8 @@ class EvaluateParams(Section):
 
 
 class PromptingParams(Section):
+    reasoning: bool = Field(True, description="E.1's <reasoning> span before the answer (the paper's prompt); false: "
+                            "answer and confidence only (a few tokens instead of a paragraph)")
     max_new_tokens: PosInt = Field(128, description="longest generation")
     batch_size: PosInt = Field(16, description="questions per generate call")
     shift: bool = Field(False, description="also run on the domain-shift datasets")

@@ -7,16 +7,29 @@ from ud.evaluate import predict
 from ud.normalize import DEFAULT_EQUIVALENCE
 from ud.prompts import DEFAULT_LABELS_5, Format
 
-# E.1 is a chat prompt with lettered options and the five verbal levels (the answer text for open questions)
-PROMPTING_FORMAT = Format("reasoning", "letter", reasoning=True)
-PROMPTING_FORMAT_OPEN = Format("reasoning", "text", reasoning=True)
 LABELS = DEFAULT_LABELS_5
 
 
+# reasoning=False: E.1's sampling prompt without reasoning, plus this line (a worked example shows both tags)
+CONFIDENCE_INSTRUCTION = "State your confidence in the answer ({labels}) in <confidence> </confidence> tags."
+
+
+def prompting_format(questions: list[dict], reasoning: bool = True) -> Format:
+    """E.1: a chat prompt with lettered options and the five verbal levels (the answer text for open questions).
+    `reasoning` keeps its <reasoning> span (the paper's prompt); without it the model writes only the answer and
+    the confidence, a few tokens instead of a paragraph."""
+    what = "letter" if all(q.get("choices") for q in questions) else "text"
+    if reasoning:
+        return Format("reasoning", what, reasoning=True)
+    return Format("reasoning", what, reasoning=False,
+                  instruction=CONFIDENCE_INSTRUCTION.format(labels=", ".join(LABELS)))
+
+
 def score(backend: Backend, questions: list[dict], max_new_tokens: int, batch_size: int,
-          equivalence=DEFAULT_EQUIVALENCE, desc: str = "prompting") -> list[dict]:
+          equivalence=DEFAULT_EQUIVALENCE, desc: str = "prompting", reasoning: bool = True) -> list[dict]:
     """One generation per question; the stated label's bin among LABELS (five fixed-width bins)."""
-    fmt = PROMPTING_FORMAT if all(q.get("choices") for q in questions) else PROMPTING_FORMAT_OPEN
-    preds = predict(backend, fmt, questions, LABELS, ud=False, baseline=True, max_new_tokens=max_new_tokens,
-                    batch_size=batch_size, desc=desc, equivalence=equivalence)
+    fmt = prompting_format(questions, reasoning)
+    # with reasoning: E.1's baseline instruction; without: the sampling instruction + CONFIDENCE_INSTRUCTION
+    preds = predict(backend, fmt, questions, LABELS, ud=not reasoning, baseline=reasoning,
+                    max_new_tokens=max_new_tokens, batch_size=batch_size, desc=desc, equivalence=equivalence)
     return [dict(p, set=q.get("set")) for p, q in zip(preds, questions)]
