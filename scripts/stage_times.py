@@ -1,7 +1,9 @@
 """Each stage's wall time from a log written by scripts/timed_repro.sh (lines stamped with the epoch second).
 
-    python scripts/stage_times.py LOG [--json OUT]
-A stage runs from its "Running stage" line to the next stage's (the last one to the EXIT line)."""
+    python scripts/stage_times.py LOG [--json OUT] [--reused FILE STAGE ...]
+A stage runs from its "Running stage" line to the next stage's (the last one to the EXIT line).
+--reused: stages this run served from an earlier run's cache (e.g. the sampler's unit cache): their times as that
+run's FILE measured them are recorded beside this run's, with `total_with_reused_s` = what a run from scratch takes."""
 
 from __future__ import annotations
 
@@ -38,12 +40,22 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("log")
     ap.add_argument("--json")
+    ap.add_argument("--reused", nargs="+", metavar=("FILE", "STAGE"), help="an earlier run's stage_times.json, "
+                    "then the stages this run took from its cache")
     a = ap.parse_args()
     with open(a.log, errors="replace") as fh:
         t = stage_times(fh.read().splitlines())
+    if a.reused:
+        earlier = io.read_json(a.reused[0])["stages_s"]
+        reused = {name: earlier[name] for name in a.reused[1:]}
+        t["reused"] = {"from": a.reused[0], "stages_s": reused}
+        t["total_with_reused_s"] = t["total_s"] + sum(reused.values()) - sum(t["stages_s"].get(n, 0) for n in reused)
     for name, s in t["stages_s"].items():
         print(f"{name:28s} {s:6d} s  ({s / 60:5.1f} min)")
     print(f"{'total':28s} {t['total_s']:6d} s  ({t['total_s'] / 60:5.1f} min), exit {t['exit']}")
+    if "reused" in t:
+        print(f"{'total, reused stages as measured then':28s} {t['total_with_reused_s']:6d} s  "
+              f"({t['total_with_reused_s'] / 60:5.1f} min)")
     if a.json:
         io.write_json(a.json, t)
 

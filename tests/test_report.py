@@ -49,6 +49,18 @@ def test_render_replaces_only_between_the_markers(tmp_path):
     assert "SFT set: 521 examples (300 correct, 221 incorrect); per label: very low 78, low 253, medium 190." in text
 
 
+def test_stage_times_line_adds_the_stages_an_earlier_run_computed():
+    t = {"stages_s": {"sample": 6, "train": 600, "evaluate": 1200}, "total_s": 1806, "exit": 0,
+         "reused": {"from": "run2/stage_times.json", "stages_s": {"sample": 900}}, "total_with_reused_s": 2700}
+    line = report.stage_times_line(t)
+    assert line.startswith("Wall time per stage, min (`scripts/timed_repro.sh`): sample 0.1, train 10.0, evaluate 20.0;"
+                           " total 30.1 min.")
+    assert "sample came from an earlier run's cache; measured there (run2/stage_times.json): sample 15.0 min, so " \
+           "from scratch: 45.0 min." in line
+    stopped = report.stage_times_line({"stages_s": {"train": 60}, "total_s": 60, "exit": 137})
+    assert stopped == "Wall time per stage, min (`scripts/timed_repro.sh`): train 1.0; total 1.0 min (stopped: exit 137)."
+
+
 def test_scale_arithmetic_from_its_inputs(tmp_path):
     from ud.scale import rows
 

@@ -146,7 +146,24 @@ def results_block(metrics_dir: str | Path) -> str:
                    "produced their correct answer (no correct example)" if "questions" in a else "")
         lines.append(f"\nSFT set: {a['examples']} examples ({a['correct']} correct, {a['incorrect']} incorrect); "
                      f"per label: {per_bin}{missing}.")
+    times = next((f for f in (d / "stage_times.json", d.parent / "stage_times.json") if f.exists()), None)
+    if times is not None:
+        lines.append("\n" + stage_times_line(io.read_json(times)))
     return "\n".join(lines) + "\n"
+
+
+def stage_times_line(t: dict) -> str:
+    """A run's wall time per stage (scripts/stage_times.py: from a log of scripts/timed_repro.sh)."""
+    per = ", ".join(f"{k} {v / 60:.1f}" for k, v in t["stages_s"].items())
+    line = f"Wall time per stage, min (`scripts/timed_repro.sh`): {per}; total {t['total_s'] / 60:.1f} min"
+    if t.get("exit"):
+        line += f" (stopped: exit {t['exit']})"
+    if "reused" in t:
+        r = t["reused"]
+        prior = ", ".join(f"{k} {v / 60:.1f}" for k, v in r["stages_s"].items())
+        line += (f". {', '.join(r['stages_s'])} came from an earlier run's cache; measured there ({r['from']}): "
+                 f"{prior} min, so from scratch: {t['total_with_reused_s'] / 60:.1f} min")
+    return line + "."
 
 
 def render_readme(readme: str | Path = "README.md", root: str | Path = ".", check: bool = False) -> list[str]:
