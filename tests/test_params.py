@@ -43,7 +43,7 @@ def test_committed_params_are_valid_and_typed():
     ({"model__dtype": "fp8"}, "model.dtype='fp8': expected one of 'float32', 'bfloat16' or 'float16'"),
     ({"train__lrr": 0.1}, "train.lrr: unknown key (did you mean 'train.lr'?)"),
     ({"baselines__pik__C": -1}, "baselines.pik.C=-1: expected one of 'cv' or must be > 0"),
-    ({"baselines__semantic__default_k": 3}, "default_k=3: must be one of k [8, 16, 20, 32]"),
+    ({"baselines__semantic__default_k": 3}, "default_k=3: must be one of k [5, 10, 20]"),
     ({"prepare__test__from": 3}, "prepare.test.from=3: expected a string"),
 ])
 def test_invalid_params_name_key_value_and_rule(changes, message):
