@@ -2,8 +2,9 @@
 
     python scripts/stage_times.py LOG [--json OUT] [--reused FILE STAGE ...]
 A stage runs from its "Running stage" line to the next stage's (the last one to the EXIT line).
---reused: stages this run served from an earlier run's cache (e.g. the sampler's unit cache): their times as that
-run's FILE measured them are recorded beside this run's, with `total_with_reused_s` = what a run from scratch takes."""
+--reused: stages this run did not compute (up to date from an earlier run, or served from its cache, e.g. the sampler's
+unit cache): their times as that run's FILE measured them are recorded beside this run's, with `total_with_reused_s`
+= what a run from scratch takes."""
 
 from __future__ import annotations
 

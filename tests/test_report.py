@@ -55,8 +55,8 @@ def test_stage_times_line_adds_the_stages_an_earlier_run_computed():
     line = report.stage_times_line(t)
     assert line.startswith("Wall time per stage, min (`scripts/timed_repro.sh`): sample 0.1, train 10.0, evaluate 20.0;"
                            " total 30.1 min.")
-    assert "sample came from an earlier run's cache; measured there (run2/stage_times.json): sample 15.0 min, so " \
-           "from scratch: 45.0 min." in line
+    assert "sample did not rerun (an earlier run's outputs or cache); measured in that run (run2/stage_times.json): " \
+           "sample 15.0 min, so from scratch: 45.0 min." in line
     stopped = report.stage_times_line({"stages_s": {"train": 60}, "total_s": 60, "exit": 137})
     assert stopped == "Wall time per stage, min (`scripts/timed_repro.sh`): train 1.0; total 1.0 min (stopped: exit 137)."
 

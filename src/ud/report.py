@@ -161,8 +161,8 @@ def stage_times_line(t: dict) -> str:
     if "reused" in t:
         r = t["reused"]
         prior = ", ".join(f"{k} {v / 60:.1f}" for k, v in r["stages_s"].items())
-        line += (f". {', '.join(r['stages_s'])} came from an earlier run's cache; measured there ({r['from']}): "
-                 f"{prior} min, so from scratch: {t['total_with_reused_s'] / 60:.1f} min")
+        line += (f". {', '.join(r['stages_s'])} did not rerun (an earlier run's outputs or cache); measured in that run "
+                 f"({r['from']}): {prior} min, so from scratch: {t['total_with_reused_s'] / 60:.1f} min")
     return line + "."
 
 
