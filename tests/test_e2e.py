@@ -55,7 +55,8 @@ def make_project(tmp: Path, model_dir: str, dataset: str, **overrides) -> Path:
     p["baselines"]["prompting"]["max_new_tokens"] = 16
     p["baselines"]["greedy"]["max_new_tokens"] = 16
     p["baselines"]["ptrue"]["shots"] = 2
-    p["baselines"]["semantic"].update(k=[2, 4], default_k=4, timing_questions=2)
+    p["baselines"]["semantic"].update(k=[2, 4], default_k=4, timing_questions=2, shift=True)
+    p["baselines"]["ptrue"]["shift"] = True  # every method on the shift set (the default skips these two for time)
     p["shift"].update(datasets=["openbookqa"], size=4)
     for dotted, v in overrides.items():
         cur = p
