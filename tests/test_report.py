@@ -49,6 +49,20 @@ def test_render_replaces_only_between_the_markers(tmp_path):
     assert "SFT set: 521 examples (300 correct, 221 incorrect); per label: very low 78, low 253, medium 190." in text
 
 
+def test_a_partial_run_never_shows_a_missing_methods_leftover_file(tmp_path):
+    row = {"n": 10, "auroc": 0.7, "auroc_ci": [0.6, 0.8], "accuracy": 0.5, "high_acc": None, "high_pct": 0.0,
+           "ece": 0.1, "brier": 0.2, "invalid_rate": 0.0, "cost": {}}
+    for name in ("ud", "ptrue"):  # ptrue.json: left from another run
+        (tmp_path / f"{name}.json").write_text(json.dumps(dict(row, method=name)))
+    (tmp_path / "shift.json").write_text(json.dumps({"socialiqa": {"ud": dict(row, method="ud"),
+                                                                   "ptrue": dict(row, method="ptrue")}}))
+    assert "| P(True) |" in report.results_block(tmp_path)
+    (tmp_path / "partial.json").write_text(json.dumps({"methods": ["ud"], "missing": ["ptrue"]}))
+    text = report.results_block(tmp_path)
+    assert "P(True)" not in text and "| socialiqa | UD (distilled, 1 generation) |" in text
+    assert "Partial run: ptrue did not finish" in text
+
+
 def test_stage_times_line_adds_the_stages_an_earlier_run_computed():
     t = {"stages_s": {"sample": 6, "train": 600, "evaluate": 1200}, "total_s": 1806, "exit": 0,
          "reused": {"from": "run2/stage_times.json", "stages_s": {"sample": 900}}, "total_with_reused_s": 2700}

@@ -121,11 +121,14 @@ def results_block(metrics_dir: str | Path) -> str:
     """Every number the README states about a run: the methods table, the domain-shift table, the calibration data
     and the SFT set, the distilled model under both label rules."""
     d = Path(metrics_dir)
-    ms = [io.read_json(d / f"{m}.json") for m in METHODS if (d / f"{m}.json").exists()]
+    # scripts/partial_metrics.py: a run that stopped before every stage finished; a metrics file of a missing method
+    # (left from another run) is never shown as this run's
+    missing = io.read_json(d / "partial.json")["missing"] if (d / "partial.json").exists() else []
+    ms = [io.read_json(d / f"{m}.json") for m in METHODS if (d / f"{m}.json").exists() and m not in missing]
     shift = io.read_json(d / "shift.json") if (d / "shift.json").exists() else {}
+    shift = {ds: {m: v for m, v in methods.items() if m not in missing} for ds, methods in shift.items()}
     lines = [summary_markdown(ms, shift).rstrip()]
-    if (d / "partial.json").exists():  # scripts/partial_metrics.py: a run that stopped before every stage finished
-        missing = io.read_json(d / "partial.json")["missing"]
+    if missing:
         lines.append(f"\nPartial run: {', '.join(missing)} did not finish (scripts/partial_metrics.py).")
     ud = next((m for m in ms if m["method"] == "ud"), None)
     if ud and ud.get("auroc_bin_argmax") is not None:
