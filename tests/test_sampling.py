@@ -222,20 +222,3 @@ def test_vllm_adapters_without_vllm(tiny, questions):
     assert (g.text, g.n_tokens, g.logprob_sum, g.logprob_mean, g.finish) == (" 4", 2, -3.0, -1.5, "stop")
     assert to_generation(SimpleNamespace(text="x", token_ids=[5], cumulative_logprob=None,
                                          finish_reason="length"), 0).finish == "length"
-
-
-def test_vllm_backend_on_gpu(tiny_model_dir, questions):
-    """Runs only where vLLM and a CUDA GPU are present: seeded samples are reproducible and stay on the options."""
-    pytest.importorskip("vllm")
-    if not torch.cuda.is_available():
-        pytest.skip("vLLM needs a CUDA GPU")
-    from ud.backends.vllm import VLLMBackend, trie_choices
-
-    b = VLLMBackend(tiny_model_dir, dtype="float32", gpu_memory_utilization=0.3)
-    fmt = Format("qa")
-    q = questions[0]
-    trie, _ = option_trie(b, fmt, q)
-    a = b.sample([SampleRequest(fmt.prompt(q), [1, 2, 3], trie)])[0]
-    again = b.sample([SampleRequest(fmt.prompt(q), [3], trie)])[0][0]
-    assert a[2].token_ids == again.token_ids
-    assert all(g.text in trie_choices(b.tok, trie) for g in a)

@@ -30,7 +30,7 @@ from transformers import (
 )
 
 from ud.backends.base import Generation, SampleRequest
-from ud.backends.kv import batch_cache, prefill
+from ud.backends.kv import batch_cache, prefill, with_cache
 from ud.errors import UDError
 from ud.trie import TokenTrie
 
@@ -295,7 +295,7 @@ class HFBackend:
             pos = mask.sum(-1, keepdim=True)
             mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
             out = self.model(input_ids=step_ids[:, None], attention_mask=mask, position_ids=pos,
-                             cache=cache, use_cache=True, logits_to_keep=1)
+                             use_cache=True, logits_to_keep=1, **with_cache(self.model, cache))
             self.stats["forward_tokens"] += len(alive)
             logits = out.logits[:, -1].float()
         results: list[list[Generation]] = [[] for _ in requests]
@@ -328,7 +328,7 @@ class HFBackend:
             pmask = mask[idx]
             pos = pmask.sum(-1, keepdim=True) + torch.arange(width, device=self.device)
             logits = self.model(input_ids=ids, attention_mask=torch.cat([pmask, cmask], 1), position_ids=pos,
-                                cache=batch_cache(kv, idx, width), use_cache=True).logits.float()
+                                use_cache=True, **with_cache(self.model, batch_cache(kv, idx, width))).logits.float()
             self.stats["forward_tokens"] += int(cmask.sum())
         out: list[list[torch.Tensor]] = [[] for _ in prompts]
         for r, ((i, c), rest) in enumerate(zip(rows, rests)):  # row 0: after the prompt; j: after token j-1
@@ -370,7 +370,7 @@ class HFBackend:
             cache = batch_cache(self._prefix_kv(prefix), torch.zeros(len(rest), dtype=torch.long,
                                                                       device=self.device), width)
             mask = torch.cat([torch.ones((len(rest), start), dtype=torch.long), mask], dim=1)
-            kwargs = {"cache": cache, "use_cache": True,
+            kwargs = {**with_cache(self.model, cache), "use_cache": True,
                       "position_ids": (start + torch.arange(width)).expand(len(rest), -1).to(self.device)}
         logits = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device), **kwargs).logits
         last = torch.tensor([len(r) - 1 for r in rest], device=logits.device)

