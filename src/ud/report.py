@@ -123,13 +123,13 @@ def results_block(metrics_dir: str | Path) -> str:
     d = Path(metrics_dir)
     # scripts/partial_metrics.py: a run that stopped before every stage finished; a metrics file of a missing method
     # (left from another run) is never shown as this run's
-    missing = io.read_json(d / "partial.json")["missing"] if (d / "partial.json").exists() else []
-    ms = [io.read_json(d / f"{m}.json") for m in METHODS if (d / f"{m}.json").exists() and m not in missing]
+    not_run = io.read_json(d / "partial.json")["missing"] if (d / "partial.json").exists() else []
+    ms = [io.read_json(d / f"{m}.json") for m in METHODS if (d / f"{m}.json").exists() and m not in not_run]
     shift = io.read_json(d / "shift.json") if (d / "shift.json").exists() else {}
-    shift = {ds: {m: v for m, v in methods.items() if m not in missing} for ds, methods in shift.items()}
+    shift = {ds: {m: v for m, v in methods.items() if m not in not_run} for ds, methods in shift.items()}
     lines = [summary_markdown(ms, shift).rstrip()]
-    if missing:
-        lines.append(f"\nPartial run: {', '.join(missing)} did not finish (scripts/partial_metrics.py).")
+    if not_run:
+        lines.append(f"\nPartial run: {', '.join(not_run)} did not finish (scripts/partial_metrics.py).")
     ud = next((m for m in ms if m["method"] == "ud"), None)
     if ud and ud.get("auroc_bin_argmax") is not None:
         lines.append(f"\nDistilled model, binned AUROC by label rule: argmax {_fmt(ud.get('auroc_bin_argmax'))} "
