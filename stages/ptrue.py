@@ -1,32 +1,29 @@
 """Stage ptrue: P(True), the base model asked whether its greedy answer is true, few-shot with calibration-split
 examples, after seeing `baselines.ptrue.samples` of its own brainstormed samples -> data/eval/ptrue.jsonl (test, and
-the shift datasets when baselines.ptrue.shift). The samples are drawn through the sampling engine under the
-semantic stage's definition, so the two stages (and, on the test split, sample@test) share them."""
+the shift datasets when baselines.ptrue.shift). The samples come from ud.draws, as the semantic stage's do, so the two
+stages (and, on the test split, sample@test) share them; with the exact estimator they are draws from each question's
+option distribution (one prefill for all of them)."""
 
-from ud import io, paths, stage
+from ud import draws, io, paths, stage
 from ud.backends import build_backend
 from ud.baselines import ptrue
-from ud.estimators import inference_samples
 from ud.normalize import extract_answer
 from ud.prompts import Format
-from ud.sampling import ChunkStore, definition, definition_hash
 
 
 def main(p):
-    pt, s = p.baselines.ptrue, p.sample
+    pt = p.baselines.ptrue
     fmt = Format.from_params(p.prompt)
     backend, ref = build_backend(p.model, chat=fmt.chat, scoring=True)
     shots = ptrue.fit({q["id"]: q for q in paths.questions("calibration")},
                       list(io.read_jsonl(paths.greedy_file("calibration"))), pt.shots, p.seed)
     greedy = {(r["set"], r["qid"]): r for r in io.read_jsonl(paths.greedy_file("eval"))}
-    estimator = "choices" if s.estimator == "exact" else s.estimator
-    spec = definition(p.model, ref.revision, p.prompt, p.seed, backend.name, s, estimator=estimator, adaptive=False)
     records = []
     for name, qs in paths.eval_sets(shift=pt.shift):
         ideas, cost = None, None
         if pt.samples:
-            by_q, per_sample = inference_samples(backend, fmt, qs, pt.samples, ChunkStore(
-                paths.SAMPLE_CACHE / name / definition_hash(spec), spec), p.seed, s, estimator)
+            by_q, per_sample = draws.samples(backend, fmt, qs, pt.samples, paths.SAMPLE_CACHE / name, p.model,
+                                             p.prompt, p.seed, p.sample, ref.revision)
             ideas = {qid: [(extract_answer(r["text"], fmt.tagged) or r["text"]).strip().split("\n")[0]
                            for r in rs[: pt.samples]] for qid, rs in by_q.items()}
             tokens = sum(r["n_tokens"] for rs in by_q.values() for r in rs[: pt.samples]) / max(1, len(by_q))
