@@ -43,8 +43,17 @@ def main(p, split: str):
 
         engine, tok, ref = driver_view(p.model, scoring=exact)
         device = f"ray ({s.workers} workers)"
-        work = {"pool": RayPool(partial(unit_drawer, p.model, p.prompt, s, p.seed), s.workers, s.threads_per_worker,
-                                s.gpus_per_worker)}
+        if engine == "vllm":  # vLLM engines as replicas of Ray Data's LLM processor
+            from ud.ray_llm import RayDataLLMPool
+
+            device = f"ray.data.llm ({s.workers} vLLM replicas)"
+            work = {"pool": RayDataLLMPool(ref.load_from, tok, fmt, estimator=s.estimator, seed=p.seed,
+                                           temperature=s.temperature, top_p=s.top_p, max_new_tokens=s.max_new_tokens,
+                                           dtype=p.model.dtype, workers=s.workers, threads=s.threads_per_worker,
+                                           gpus=s.gpus_per_worker, tensor_parallel=p.model.tensor_parallel)}
+        else:
+            work = {"pool": RayPool(partial(unit_drawer, p.model, p.prompt, s, p.seed), s.workers,
+                                    s.threads_per_worker, s.gpus_per_worker)}
     else:
         backend, ref = build_backend(p.model, chat=fmt.chat, scoring=exact)
         if not getattr(backend, "capabilities", {"seed": True})["seed"]:

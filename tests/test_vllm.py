@@ -139,3 +139,34 @@ def test_vllm_lora_adapter_equals_merged_hf(vllm_model_dir, adapter_dir, questio
     assert with_adapter == [g[0].token_ids for g in hf.generate(prompts, 1, do_sample=False, max_new_tokens=6)]
     base = [g[0].token_ids for g in engine.generate(prompts, 1, do_sample=False, max_new_tokens=6)]
     assert with_adapter != base  # the adapter is applied, not ignored
+
+
+def test_ray_data_llm_pool_draws_the_backends_samples(engine, vllm_model_dir, questions):
+    """ud.ray_llm: rows of (question, k) through Ray Data's vLLM processor give the records draw_unit gives with the
+    vllm backend in this process (same seeds, same text and length, log-probs within float noise of another engine),
+    in task order; `choices` stays on the options with 2 replicas."""
+    pytest.importorskip("ray.data.llm")
+    import ray
+
+    from ud.estimators import draw_unit
+    from ud.ray_llm import RayDataLLMPool
+
+    fmt = Format("qa")
+    tasks = [(questions[:2], [0, 1, 2]), (questions[2:3], [3, 4])]
+    try:
+        for estimator, workers in (("free", 1), ("choices", 2)):
+            pool = RayDataLLMPool(vllm_model_dir, engine.tok, fmt, estimator=estimator, seed=7, max_new_tokens=8,
+                                  dtype="float32", workers=workers, threads=1, max_model_len=512, batch_size=4)
+            got = sorted(pool.map(tasks), key=lambda x: x[0])
+            assert [t for t, _, _ in got] == [0, 1] and all(s >= 0 for _, _, s in got)
+            for (_, records, _), (qs, ks) in zip(got, tasks):
+                want = draw_unit(engine, fmt, qs, ks, estimator, 7, max_new_tokens=8)
+                assert [(r["qid"], r["k"], r["seed"], r["text"], r["n_tokens"], r["finish"]) for r in records] == \
+                       [(r["qid"], r["k"], r["seed"], r["text"], r["n_tokens"], r["finish"]) for r in want]
+                for a, b in zip(records, want):
+                    assert a["logprob_sum"] == pytest.approx(b["logprob_sum"], abs=1e-4)
+            if estimator == "free":
+                assert any(r["finish"] == "length" for _, rs, _ in got for r in rs)
+                assert len({r["text"] for _, rs, _ in got for r in rs}) > 1
+    finally:
+        ray.shutdown()
