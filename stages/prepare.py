@@ -13,7 +13,7 @@ def main(p):
     paths.SHIFT_DIR.mkdir(parents=True, exist_ok=True)
     sh = p.shift
     for dataset in sh.datasets:
-        qs = sources.shift_questions(sh.source, dataset, sh.split_of.get(dataset, sh.split), sh.size, p.seed)
+        qs = sources.shift_questions(sh.source, dataset, sh.split_of.get(dataset, sh.split), sh.questions, p.seed)
         counts[f"shift/{dataset}"] = io.write_jsonl(paths.shift_file(dataset), qs)
     print(f"prepare: {counts}")
 

@@ -46,8 +46,8 @@ def make_project(tmp: Path, model_dir: str, dataset: str, **overrides) -> Path:
     p = yaml.safe_load((ROOT / "params.yaml").read_text())
     p["model"]["id"] = model_dir
     p["data"] = {"source": "jsonl", "dataset": dataset}
-    p["prepare"] = {"calibration": {"from": "train", "size": 8}, "validation": {"from": "validation", "size": 2},
-                    "test": {"from": "test", "size": 4}}
+    p["prepare"] = {"calibration": {"from": "train", "questions": 8}, "validation": {"from": "validation", "questions": 2},
+                    "test": {"from": "test", "questions": 4}}
     p["n"], p["sample"]["n"], p["sample"]["max_new_tokens"] = 6, 6, 24
     p["sample"]["block"] = 3
     p["train"].update(epochs=1, batch_size=4)
@@ -57,7 +57,7 @@ def make_project(tmp: Path, model_dir: str, dataset: str, **overrides) -> Path:
     p["baselines"]["ptrue"]["shots"] = 2
     p["baselines"]["semantic"].update(k=[2, 4], default_k=4, timing_questions=2, shift=True)
     p["baselines"]["ptrue"]["shift"] = True  # every method on the shift set (the default skips these two for time)
-    p["shift"].update(datasets=["openbookqa"], size=4)
+    p["shift"].update(datasets=["openbookqa"], questions=4)
     for dotted, v in overrides.items():
         cur = p
         *head, last = dotted.split(".")
@@ -277,7 +277,7 @@ def test_open_answer_pipeline_end_to_end(tmp_path, tiny_model_dir):
     proj = make_project(tmp_path, tiny_model_dir, str(data), **{
         "sample.estimator": "free", "sample.max_new_tokens": 6, "normalize.equivalence": ["numeric", "last_number"],
         "evaluate.constrain": False, "baselines.greedy.constrain": False, "shift.datasets": [],
-        "prepare.calibration": {"from": "train", "size": 10}})
+        "prepare.calibration": {"from": "train", "questions": 10}})
     out = _run(["dvc", "repro"], proj).stdout
     assert _ran(out) == ALL_STAGES
     answers = [json.loads(line) for line in open(proj / "data/answers/calibration.jsonl")]

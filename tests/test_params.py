@@ -87,3 +87,24 @@ def test_unknown_dataset_is_rejected():
         check_dataset("olmo", "arc_hard")
     with pytest.raises(ParamError, match="no such file"):
         check_dataset("jsonl", "/nonexistent/file.jsonl")
+
+
+def test_no_knob_has_a_name_dvc_leaves_out_of_the_run_cache_key():
+    """DVC drops keys named `size` / `nfiles` from a stage's run-cache key, at any depth, params included (seen here:
+    `prepare.calibration.size` 400 -> 200 restored the 400-question split from the run cache). A knob so named would
+    make such a change a silent no-op, so none is."""
+    from dvc.stage.cache import _get_cache_hash
+
+    def entry(size):
+        return {"cmd": "python stages/prepare.py", "params": {"params.yaml": {"prepare": {"test": {"size": size}}}}}
+
+    assert _get_cache_hash(entry(300), key=True) == _get_cache_hash(entry(152), key=True)  # still so in this DVC
+    names = {path.split(".")[-1] for path, *_ in params.describe()}
+    assert "questions" in names and not names & set(params.RUN_CACHE_BLIND)
+
+
+def test_the_old_size_key_says_what_it_became():
+    raw = copy.deepcopy(DEFAULT)
+    raw["prepare"]["test"] = {"from": "test", "size": 200}
+    with pytest.raises(ParamError, match="`size` is now `questions`"):
+        params.validate(raw)

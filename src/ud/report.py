@@ -105,7 +105,8 @@ def write(metrics_dir: str | Path = "metrics") -> str:
 
 # ---- README tables, rendered from the metrics files ------------------------------------------------------------
 # name -> what it is rendered from: a metrics folder (a run's results) or a configs/scale/ file (ud.scale)
-README_BLOCKS = {"default": "metrics", "cpu-large": "results/cpu-large/metrics", "scale": "configs/scale/paper-mmlu.yaml"}
+README_BLOCKS = {"default": "metrics", "cpu-large": "results/cpu-large/metrics",
+                 "cpu-large-diagnosis": "results/cpu-large/diagnosis", "scale": "configs/scale/paper-mmlu.yaml"}
 
 
 def _begin(name: str, folder: str) -> str:
@@ -155,6 +156,33 @@ def results_block(metrics_dir: str | Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+def diagnosis_block(folder: str | Path) -> str:
+    """scripts/diagnose_sweep.py's variants (one JSON each): the distilled model retrained under one change at a time,
+    scored on the same test questions. `base` first, then by name."""
+    runs = sorted((io.read_json(f) for f in Path(folder).glob("*.json")), key=lambda r: (r["variant"] != "base",
+                                                                                          r["variant"]))
+    if not runs:
+        return "No variant has run yet (scripts/diagnose_sweep.py).\n"
+    lines = ["| variant | change | SFT examples | SFT per label | steps | train loss | train min | AUROC [CI] | "
+             "argmax | raw | accuracy | labels stated | teacher AUROC binned / raw | base model accuracy |",
+             "|" + "---|" * 14]
+    for r in runs:
+        t, sft = r["test"], r["sft"]
+        change = ", ".join(f"`{k}={v}`" for k, v in r["overrides"].items()) or "(as in params.yaml)"
+        lines.append(f"| {r['variant']} | {change} | {sft['examples']} | {'/'.join(map(str, sft['per_bin'].values()))} "
+                     f"| {r['train']['steps']} | {_fmt(r['train']['loss'])} | {r['train']['minutes']} | "
+                     f"{_fmt(t['auroc'])} {_fmt(t['auroc_ci'])} | {_fmt(t['auroc_bin_argmax'])} | "
+                     f"{_fmt(t['auroc_raw'])} | {_fmt(t['accuracy'])} | {'/'.join(map(str, t['labels_stated']))} | "
+                     f"{_fmt(t['teacher']['auroc'])} / {_fmt(t['teacher']['auroc_raw'])} | {_fmt(t['base_accuracy'])} |")
+    common = runs[0]["common"]  # (`size` keys: variants run before the split sizes became `questions`)
+    tested = common.get("prepare.test.questions", common.get("prepare.test.size"))
+    lines.append(f"\nEvery variant is scored on the first {tested} questions of the test split, without domain shift "
+                 "(`shift.datasets=[]`); AUROC of the stated label (`evaluate.label_rule`), argmax: of the most likely "
+                 "label, raw: of the expected confidence. The teacher is binned by each variant's own labels (what that model was "
+                 "taught); the base model's accuracy is its greedy answer's, as in the lexical baseline.")
+    return "\n".join(lines) + "\n"
+
+
 def stage_times_line(t: dict) -> str:
     """A run's wall time per stage (scripts/stage_times.py: from a log of scripts/timed_repro.sh)."""
     per = ", ".join(f"{k} {v / 60:.1f}" for k, v in t["stages_s"].items())
@@ -182,7 +210,9 @@ def render_readme(readme: str | Path = "README.md", root: str | Path = ".", chec
             continue
         head, rest = text.split(begin, 1)
         _, tail = rest.split(end, 1)
-        if (root / folder).is_dir():
+        if name.endswith("-diagnosis"):
+            body = diagnosis_block(root / folder)
+        elif (root / folder).is_dir():
             body = results_block(root / folder)
         else:
             from ud.scale import table

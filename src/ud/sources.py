@@ -211,7 +211,7 @@ def check_dataset(source: str, dataset: str) -> None:
 
 
 def make_splits(source: str, dataset: str, spec: dict, seed: int) -> dict[str, list[dict]]:
-    """Seeded, disjoint splits. spec: {calibration: {from, size}, validation: {...}, test: {...}}.
+    """Seeded, disjoint splits. spec: {calibration: {from, questions}, validation: {...}, test: {...}}.
 
     Splits that draw from the same source split take consecutive slices of one shuffle, so they never overlap.
     A size larger than what is available stops with a message (never a silently smaller split).
@@ -221,14 +221,14 @@ def make_splits(source: str, dataset: str, spec: dict, seed: int) -> dict[str, l
     offsets: dict[str, int] = {}
     out: dict[str, list[dict]] = {}
     for name in ("calibration", "validation", "test"):
-        src, size = spec[name]["from"], int(spec[name]["size"])
+        src, size = spec[name]["from"], int(spec[name]["questions"])
         if src not in pools:
             qs = load_questions(source, dataset, src)
             random.Random(f"{seed}:{dataset}:{src}").shuffle(qs)
             pools[src], offsets[src] = qs, 0
         start = offsets[src]
         if start + size > len(pools[src]):
-            raise ParamError(f"prepare.{name}.size={size}: {dataset}/{src} has {len(pools[src])} questions and "
+            raise ParamError(f"prepare.{name}.questions={size}: {dataset}/{src} has {len(pools[src])} questions and "
                              f"{start} are already used by earlier splits")
         out[name] = [dict(q, split=name) for q in pools[src][start:start + size]]
         offsets[src] = start + size

@@ -1,0 +1,139 @@
+"""Issue 11's diagnosis sweep: the distilled model retrained under one change at a time (data size, learning rate,
+incorrect examples per question), each scored on the same prefix of the test split. A diagnostic, not a stage:
+every variant is a real `dvc repro evaluate` of this repository with params.yaml changed (what `dvc exp run -S`
+does), the domain-shift sets left out and the test split cut to `--test-size` questions (a prefix of the same
+shuffle, so sample@test comes from the unit cache) so that a variant costs its training plus a few minutes.
+params.yaml, dvc.lock and the outputs are restored at the end (`dvc checkout`), also after a failure.
+
+    python scripts/diagnose_sweep.py --out results/cpu-large/diagnosis --test-size 152 \
+        base "incorrect0:incorrect=0" "cal200:prepare.calibration.questions=200" "lr5e-4:train.lr=0.0005"
+
+Each variant writes OUT/<name>.json (its overrides, SFT label histogram, training loss and time, test metrics) and
+OUT/<name>.dvc.lock; `ud report --readme` renders the table from them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from ruamel.yaml import YAML
+
+from ud import io, paths
+from ud.baselines import teacher
+from ud.binning import Binner
+from ud.calibrate import Calibrator
+from ud.metrics import score_verbal
+
+KEEP = ("accuracy", "auroc", "auroc_ci", "auroc_bin_argmax", "auroc_bin_expected", "auroc_raw", "high_acc",
+        "high_pct", "ece", "brier")
+
+
+def parse_variant(spec: str) -> tuple[str, dict]:
+    """'name:key=value,key=value' (values are YAML) -> (name, {dotted key: value}); 'base' changes nothing."""
+    name, _, rest = spec.partition(":")
+    overrides = {}
+    for item in filter(None, rest.split(",")):
+        key, _, value = item.partition("=")
+        overrides[key.strip()] = YAML(typ="safe").load(value)
+    return name, overrides
+
+
+def write_params(base: str, overrides: dict) -> None:
+    yaml = YAML()  # round trip: the comments stay
+    yaml.width = 4096
+    doc = yaml.load(base)
+    for key, value in overrides.items():
+        node, parts = doc, key.split(".")
+        for part in parts[:-1]:
+            node = node[part]
+        if parts[-1] not in node:
+            raise SystemExit(f"diagnose_sweep: params.yaml has no {key}")
+        node[parts[-1]] = value
+    with open("params.yaml", "w") as f:
+        yaml.dump(doc, f)
+
+
+def cached(lock: dict, stage: str, path: str) -> Path:
+    """An output of a stage as recorded in a dvc.lock, from the DVC cache (so a variant can be rescored later)."""
+    md5 = next(o["md5"] for o in lock["stages"][stage]["outs"] if o["path"] == path)
+    return Path(".dvc/cache/files/md5") / md5[:2] / md5[2:]
+
+
+def score(lock_file: Path, test_size: int) -> dict:
+    """The distilled model's metrics on the first `test_size` test questions, with the teacher (its exact
+    probabilities in this variant's bins) and the base model's greedy accuracy on the same questions."""
+    lock = YAML(typ="safe").load(lock_file.read_text())
+    binner = Binner.from_json(io.read_json(cached(lock, "annotate", str(paths.BINNER))))
+    records = [r for r in io.read_jsonl(cached(lock, "evaluate", str(paths.eval_file("ud")))) if r["set"] == "test"]
+    qids = [q["id"] for q in io.read_jsonl(paths.split_file("test"))][:test_size]
+    if [r["qid"] for r in records] != qids and sorted(r["qid"] for r in records) != sorted(qids):
+        raise SystemExit(f"diagnose_sweep: {lock_file}: the answers are not the first {test_size} test questions")
+    m, rows = score_verbal("ud", records, binner)
+    out = {k: m.get(k) for k in KEEP}
+    out["labels_stated"] = [r["count"] for r in rows]
+    out["seconds_per_answer"] = sum(r["seconds"] for r in records) / len(records)
+    wanted = set(qids)  # the full run's answer sets and greedy answers (they do not depend on the variant)
+    asets = [a for a in io.read_jsonl(paths.answers_file("test")) if a["qid"] in wanted]
+    calibrator = Calibrator.from_json(io.read_json(cached(lock, "calibrate", str(paths.CALIBRATOR))))
+    t, _ = score_verbal("teacher", teacher.score(asets, calibrator, binner, {}), binner)
+    out["teacher"] = {"auroc": t["auroc"], "auroc_raw": t.get("auroc_raw"), "accuracy": t["accuracy"]}
+    greedy = [r for r in io.read_jsonl(paths.eval_file("lexical")) if r["set"] == "test" and r["qid"] in wanted]
+    out["base_accuracy"] = sum(r["correct"] for r in greedy) / len(greedy)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("variants", nargs="+", help="name:key=value,... (base: params.yaml as it is)")
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--test-size", type=int, default=152)
+    ap.add_argument("--rescore", action="store_true", help="recompute OUT/<variant>.json's metrics from its lock")
+    a = ap.parse_args()
+    a.out.mkdir(parents=True, exist_ok=True)
+    if a.rescore:
+        for spec in a.variants:
+            f = a.out / f"{parse_variant(spec)[0]}.json"
+            result = json.loads(f.read_text())
+            result["test"] = score(f.with_suffix(".dvc.lock"), a.test_size)
+            f.write_text(json.dumps(result, indent=2) + "\n")
+        return
+    base_params, base_lock = Path("params.yaml").read_text(), Path("dvc.lock").read_text()
+    common = {"prepare.test.questions": a.test_size, "shift.datasets": []}
+    try:
+        for spec in a.variants:
+            name, overrides = parse_variant(spec)
+            write_params(base_params, {**common, **overrides})
+            t0 = time.time()
+            log = a.out / f"{name}.log"
+            with open(log, "w") as f:
+                rc = subprocess.run(["dvc", "repro", "evaluate"], stdout=f, stderr=subprocess.STDOUT).returncode
+            if rc:
+                print(f"{name}: dvc repro failed ({rc}), see {log}", file=sys.stderr)
+                continue
+            train = io.read_json(paths.METRICS / "train" / "metrics.json")
+            result = {"variant": name, "overrides": overrides, "common": common,
+                      "minutes": round((time.time() - t0) / 60, 1),
+                      "sft": io.read_json(paths.METRICS / "annotate.json"),
+                      "train": {"loss": train["train"]["loss"], "minutes": round(train["train"]["runtime"] / 60, 1),
+                                "steps": train["step"]},
+                      "test": None}
+            shutil.copy("dvc.lock", a.out / f"{name}.dvc.lock")
+            result["test"] = score(a.out / f"{name}.dvc.lock", a.test_size)
+            (a.out / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+            t = result["test"]
+            print(f"{name}: {result['minutes']} min, AUROC {t['auroc']:.3f} raw {t['auroc_raw']:.3f} "
+                  f"acc {t['accuracy']:.3f} labels {t['labels_stated']}", flush=True)
+    finally:
+        Path("params.yaml").write_text(base_params)
+        Path("dvc.lock").write_text(base_lock)
+        subprocess.run(["dvc", "checkout", "--force"], check=False)
+
+
+if __name__ == "__main__":
+    main()
