@@ -120,8 +120,7 @@ def main() -> None:
             result = {"variant": name, "overrides": overrides, "common": common,
                       "minutes": round((time.time() - t0) / 60, 1),
                       "sft": io.read_json(paths.METRICS / "annotate.json"),
-                      "train": {"loss": train["train"]["loss"], "minutes": round(train["train"]["runtime"] / 60, 1),
-                                "steps": train["step"]},
+                      "train": {"loss": train["train"]["loss"], "minutes": round(train["train"]["runtime"] / 60, 1)},
                       "test": None}
             shutil.copy("dvc.lock", a.out / f"{name}.dvc.lock")
             result["test"] = score(a.out / f"{name}.dvc.lock", a.test_size)

@@ -5,18 +5,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ud import report
+from ud import readme as blocks
 
 ROOT = Path(__file__).parents[1]
 
 
 def test_readme_results_agree_with_the_committed_metrics():
     text = (ROOT / "README.md").read_text()
-    for name, folder in report.README_BLOCKS.items():
-        assert report._begin(name, folder) in text and report._end(name) in text, name
+    for name, folder in blocks.README_BLOCKS.items():
+        assert blocks._begin(name, folder) in text and blocks._end(name) in text, name
         if not folder.endswith((".yaml", "diagnosis")):
             assert (ROOT / folder / "ud.json").exists(), f"{folder}: the run the README shows is not committed"
-    assert report.render_readme(ROOT / "README.md", ROOT, check=True) == []
+    assert blocks.render_readme(ROOT / "README.md", ROOT, check=True) == []
 
 
 def test_render_replaces_only_between_the_markers(tmp_path):
@@ -31,17 +31,17 @@ def test_render_replaces_only_between_the_markers(tmp_path):
     (tmp_path / "m" / "annotate.json").write_text(json.dumps(
         {"examples": 521, "correct": 300, "incorrect": 221, "per_bin": {"very low": 78, "low": 253, "medium": 190}}))
     readme = tmp_path / "README.md"
-    begin, end = report._begin("default", "m"), report._end("default")
+    begin, end = blocks._begin("default", "m"), blocks._end("default")
     readme.write_text(f"intro\n{begin}\nstale 0.999\n{end}\noutro\n")
-    old = report.README_BLOCKS
-    report.README_BLOCKS = {"default": "m"}
+    old = blocks.README_BLOCKS
+    blocks.README_BLOCKS = {"default": "m"}
     try:
-        assert report.render_readme(readme, tmp_path, check=True) == ["default"]
+        assert blocks.render_readme(readme, tmp_path, check=True) == ["default"]
         assert "stale" in readme.read_text()  # check writes nothing
-        assert report.render_readme(readme, tmp_path) == ["default"]
-        assert report.render_readme(readme, tmp_path, check=True) == []
+        assert blocks.render_readme(readme, tmp_path) == ["default"]
+        assert blocks.render_readme(readme, tmp_path, check=True) == []
     finally:
-        report.README_BLOCKS = old
+        blocks.README_BLOCKS = old
     text = readme.read_text()
     assert text.startswith("intro\n") and text.endswith(f"{end}\noutro\n") and "stale" not in text
     assert "| UD (distilled, 1 generation) | 10 | 0.710 |" in text
@@ -56,9 +56,9 @@ def test_a_partial_run_never_shows_a_missing_methods_leftover_file(tmp_path):
         (tmp_path / f"{name}.json").write_text(json.dumps(dict(row, method=name)))
     (tmp_path / "shift.json").write_text(json.dumps({"socialiqa": {"ud": dict(row, method="ud"),
                                                                    "ptrue": dict(row, method="ptrue")}}))
-    assert "| P(True) |" in report.results_block(tmp_path)
+    assert "| P(True) |" in blocks.results_block(tmp_path)
     (tmp_path / "partial.json").write_text(json.dumps({"methods": ["ud"], "missing": ["ptrue"]}))
-    text = report.results_block(tmp_path)
+    text = blocks.results_block(tmp_path)
     assert "P(True)" not in text and "| socialiqa | UD (distilled, 1 generation) |" in text
     assert "Partial run: ptrue did not finish" in text
 
@@ -66,12 +66,12 @@ def test_a_partial_run_never_shows_a_missing_methods_leftover_file(tmp_path):
 def test_stage_times_line_adds_the_stages_an_earlier_run_computed():
     t = {"stages_s": {"sample": 6, "train": 600, "evaluate": 1200}, "total_s": 1806, "exit": 0,
          "reused": {"from": "run2/stage_times.json", "stages_s": {"sample": 900}}, "total_with_reused_s": 2700}
-    line = report.stage_times_line(t)
+    line = blocks.stage_times_line(t)
     assert line.startswith("Wall time per stage, min (`scripts/timed_repro.sh`): sample 0.1, train 10.0, evaluate 20.0;"
                            " total 30.1 min.")
     assert "sample did not rerun (an earlier run's outputs or cache); measured in that run (run2/stage_times.json): " \
            "sample 15.0 min, so from scratch: 45.0 min." in line
-    stopped = report.stage_times_line({"stages_s": {"train": 60}, "total_s": 60, "exit": 137})
+    stopped = blocks.stage_times_line({"stages_s": {"train": 60}, "total_s": 60, "exit": 137})
     assert stopped == "Wall time per stage, min (`scripts/timed_repro.sh`): train 1.0; total 1.0 min (stopped: exit 137)."
 
 
@@ -103,9 +103,9 @@ def test_diagnosis_table_from_the_sweep_files(tmp_path):
                          "teacher": {"auroc": 0.65, "auroc_raw": 0.69}, "base_accuracy": 0.41}}
     (tmp_path / "lr.json").write_text(json.dumps(run("lr", {"train.lr": 0.0005}, 0.655, 200)))
     (tmp_path / "base.json").write_text(json.dumps(run("base", {}, 0.677, 100)))
-    text = report.diagnosis_block(tmp_path)
+    text = blocks.diagnosis_block(tmp_path)
     rows = [line for line in text.splitlines() if line.startswith("| ") and "variant" not in line]
-    assert rows[0] == ("| base | (as in params.yaml) | 400 | 80/320 | 100 | 0.300 | 11.5 | 0.677 [0.60, 0.70] | "
+    assert rows[0] == ("| base | (as in params.yaml) | 400 | 80/320 | 0.300 | 11.5 | 0.677 [0.60, 0.70] | "
                        "0.610 | 0.700 | 0.420 | 1/151 | 0.650 / 0.690 | 0.410 |")
     assert rows[1].startswith("| lr | `train.lr=0.0005` |") and "| 0.655 [0.60, 0.70] |" in rows[1]
     assert "the first 152 questions of the test split" in text

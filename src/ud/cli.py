@@ -102,7 +102,7 @@ def dvc_deps(write: bool = typer.Option(False, "--write", help="rewrite dvc.yaml
 def report(readme: bool = typer.Option(False, "--readme", help="rewrite the README's results blocks"),
            check: bool = typer.Option(False, "--check", help="fail if the README's results blocks are stale")):
     """The README's results tables, rendered from metrics/ (and results/*/metrics/)."""
-    from ud.report import render_readme
+    from ud.readme import render_readme
 
     stale = render_readme(check=check or not readme)
     if check and stale:
