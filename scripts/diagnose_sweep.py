@@ -61,8 +61,11 @@ def write_params(base: str, overrides: dict) -> None:
 
 def cached(lock: dict, stage: str, path: str) -> Path:
     """An output of a stage as recorded in a dvc.lock, from the DVC cache (so a variant can be rescored later)."""
+    from dvc.repo import Repo
+
     md5 = next(o["md5"] for o in lock["stages"][stage]["outs"] if o["path"] == path)
-    return Path(".dvc/cache/files/md5") / md5[:2] / md5[2:]
+    with Repo(".") as repo:  # the configured cache (`dvc cache dir`), which may be shared with other clones
+        return Path(repo.cache.local.path) / md5[:2] / md5[2:]
 
 
 def score(lock_file: Path, test_size: int) -> dict:
@@ -88,6 +91,16 @@ def score(lock_file: Path, test_size: int) -> dict:
     return out
 
 
+def result(name: str, overrides: dict, common: dict, lock_file: Path, test_size: int, minutes: float | None) -> dict:
+    """A variant's row, all from its lock: SFT histogram, training loss and time, test metrics (DVC cache)."""
+    lock = YAML(typ="safe").load(lock_file.read_text())
+    train = io.read_json(cached(lock, "train", str(paths.METRICS / "train" / "metrics.json")))
+    return {"variant": name, "overrides": overrides, "common": common, "minutes": minutes,
+            "sft": io.read_json(cached(lock, "annotate", str(paths.METRICS / "annotate.json"))),
+            "train": {"loss": train["train"]["loss"], "minutes": round(train["train"]["runtime"] / 60, 1)},
+            "test": score(lock_file, test_size)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("variants", nargs="+", help="name:key=value,... (base: params.yaml as it is)")
@@ -96,15 +109,17 @@ def main() -> None:
     ap.add_argument("--rescore", action="store_true", help="recompute OUT/<variant>.json's metrics from its lock")
     a = ap.parse_args()
     a.out.mkdir(parents=True, exist_ok=True)
-    if a.rescore:
+    common = {"prepare.test.questions": a.test_size, "shift.datasets": []}
+    if a.rescore:  # rebuild each row from OUT/<name>.dvc.lock (keeping the wall time a run measured)
         for spec in a.variants:
-            f = a.out / f"{parse_variant(spec)[0]}.json"
-            result = json.loads(f.read_text())
-            result["test"] = score(f.with_suffix(".dvc.lock"), a.test_size)
-            f.write_text(json.dumps(result, indent=2) + "\n")
+            name, overrides = parse_variant(spec)
+            f = a.out / f"{name}.json"
+            old = json.loads(f.read_text()) if f.exists() else {}
+            row = result(name, overrides or old.get("overrides", {}), old.get("common", common),
+                         a.out / f"{name}.dvc.lock", a.test_size, old.get("minutes"))
+            f.write_text(json.dumps(row, indent=2) + "\n")
         return
     base_params, base_lock = Path("params.yaml").read_text(), Path("dvc.lock").read_text()
-    common = {"prepare.test.questions": a.test_size, "shift.datasets": []}
     try:
         for spec in a.variants:
             name, overrides = parse_variant(spec)
@@ -116,17 +131,12 @@ def main() -> None:
             if rc:
                 print(f"{name}: dvc repro failed ({rc}), see {log}", file=sys.stderr)
                 continue
-            train = io.read_json(paths.METRICS / "train" / "metrics.json")
-            result = {"variant": name, "overrides": overrides, "common": common,
-                      "minutes": round((time.time() - t0) / 60, 1),
-                      "sft": io.read_json(paths.METRICS / "annotate.json"),
-                      "train": {"loss": train["train"]["loss"], "minutes": round(train["train"]["runtime"] / 60, 1)},
-                      "test": None}
             shutil.copy("dvc.lock", a.out / f"{name}.dvc.lock")
-            result["test"] = score(a.out / f"{name}.dvc.lock", a.test_size)
-            (a.out / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
-            t = result["test"]
-            print(f"{name}: {result['minutes']} min, AUROC {t['auroc']:.3f} raw {t['auroc_raw']:.3f} "
+            row = result(name, overrides, common, a.out / f"{name}.dvc.lock", a.test_size,
+                         round((time.time() - t0) / 60, 1))
+            (a.out / f"{name}.json").write_text(json.dumps(row, indent=2) + "\n")
+            t = row["test"]
+            print(f"{name}: {row['minutes']} min, AUROC {t['auroc']:.3f} raw {t['auroc_raw']:.3f} "
                   f"acc {t['accuracy']:.3f} labels {t['labels_stated']}", flush=True)
     finally:
         Path("params.yaml").write_text(base_params)
