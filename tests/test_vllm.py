@@ -127,20 +127,6 @@ def test_vllm_greedy_and_logprobs_match_hf(engine, vllm_model_dir, questions):
             assert a == pytest.approx(b, abs=1e-3)
 
 
-def test_vllm_lora_adapter_equals_merged_hf(vllm_model_dir, adapter_dir, questions, engine):
-    from ud.backends.vllm import VLLMBackend
-
-    lora = VLLMBackend(vllm_model_dir, dtype="float32", max_model_len=512, adapter=adapter_dir,
-                       gpu_memory_utilization=0.3)
-    hf = _hf(vllm_model_dir, adapter=adapter_dir)
-    fmt = Format("qa")
-    prompts = [fmt.prompt(q) for q in questions[:4]]
-    with_adapter = [g[0].token_ids for g in lora.generate(prompts, 1, do_sample=False, max_new_tokens=6)]
-    assert with_adapter == [g[0].token_ids for g in hf.generate(prompts, 1, do_sample=False, max_new_tokens=6)]
-    base = [g[0].token_ids for g in engine.generate(prompts, 1, do_sample=False, max_new_tokens=6)]
-    assert with_adapter != base  # the adapter is applied, not ignored
-
-
 def test_ray_data_llm_pool_draws_the_backends_samples(engine, vllm_model_dir, questions):
     """ud.ray_llm: rows of (question, k) through Ray Data's vLLM processor give the records draw_unit gives with the
     vllm backend in this process (same seeds, same text and length, log-probs within float noise of another engine),
@@ -170,3 +156,20 @@ def test_ray_data_llm_pool_draws_the_backends_samples(engine, vllm_model_dir, qu
                 assert len({r["text"] for _, rs, _ in got for r in rs}) > 1
     finally:
         ray.shutdown()
+
+
+# Last in the module on purpose: with VLLM_ENABLE_V1_MULTIPROCESSING=0 a second in-process engine tears down the
+# process's vLLM distributed state when it is collected, and `engine` fails after it ("pipeline model parallel group
+# is not initialized"). The pipeline runs one engine per process (and vLLM's default is an engine process each).
+def test_vllm_lora_adapter_equals_merged_hf(vllm_model_dir, adapter_dir, questions, engine):
+    from ud.backends.vllm import VLLMBackend
+
+    lora = VLLMBackend(vllm_model_dir, dtype="float32", max_model_len=512, adapter=adapter_dir,
+                       gpu_memory_utilization=0.3)
+    hf = _hf(vllm_model_dir, adapter=adapter_dir)
+    fmt = Format("qa")
+    prompts = [fmt.prompt(q) for q in questions[:4]]
+    with_adapter = [g[0].token_ids for g in lora.generate(prompts, 1, do_sample=False, max_new_tokens=6)]
+    assert with_adapter == [g[0].token_ids for g in hf.generate(prompts, 1, do_sample=False, max_new_tokens=6)]
+    base = [g[0].token_ids for g in engine.generate(prompts, 1, do_sample=False, max_new_tokens=6)]
+    assert with_adapter != base  # the adapter is applied, not ignored
