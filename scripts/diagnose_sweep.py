@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -57,6 +59,39 @@ def write_params(base: str, overrides: dict) -> None:
         node[parts[-1]] = value
     with open("params.yaml", "w") as f:
         yaml.dump(doc, f)
+
+
+def run_group(cmd: list[str], log: Path, grace: float = 60.0) -> int:
+    """Run cmd in its own process group, output to `log`. If this process is interrupted (Ctrl-C, SIGTERM), the
+    whole group is stopped before the interrupt goes on -- `dvc repro` gets SIGINT (it stops its stage), and after
+    `grace` seconds whatever is left (the stage's interpreter, its children) SIGKILL -- so that no training keeps
+    writing into the workspace while params.yaml and dvc.lock are being restored."""
+    with open(log, "w") as f:
+        proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            return proc.wait()
+        except BaseException:
+            stop_group(proc.pid, grace)
+            proc.wait()
+            raise
+
+
+def stop_group(pgid: int, grace: float) -> None:
+    try:
+        os.killpg(pgid, signal.SIGINT)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)  # anyone left in the group?
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 def cached(lock: dict, stage: str, path: str) -> Path:
@@ -120,14 +155,14 @@ def main() -> None:
             f.write_text(json.dumps(row, indent=2) + "\n")
         return
     base_params, base_lock = Path("params.yaml").read_text(), Path("dvc.lock").read_text()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # `kill` also stops the variant and restores
     try:
         for spec in a.variants:
             name, overrides = parse_variant(spec)
             write_params(base_params, {**common, **overrides})
             t0 = time.time()
             log = a.out / f"{name}.log"
-            with open(log, "w") as f:
-                rc = subprocess.run(["dvc", "repro", "evaluate"], stdout=f, stderr=subprocess.STDOUT).returncode
+            rc = run_group(["dvc", "repro", "evaluate"], log)
             if rc:
                 print(f"{name}: dvc repro failed ({rc}), see {log}", file=sys.stderr)
                 continue

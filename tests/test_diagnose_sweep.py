@@ -32,3 +32,40 @@ def test_write_params_changes_only_the_named_keys(tmp_path, monkeypatch):
     assert "# incorrect answers per question" in Path("params.yaml").read_text()  # comments kept
     with pytest.raises(SystemExit, match="no train.lrr"):
         sweep.write_params(base, {"train.lrr": 1.0})
+
+
+def test_an_interrupted_variant_leaves_nothing_running(tmp_path):
+    """Ctrl-C during a variant stops the whole process group under it -- here a child that ignores SIGINT (as a
+    shell's background job does), so the SIGKILL after the grace period is what ends it -- before the interrupt
+    goes on to restore params.yaml."""
+    import os
+    import signal
+    import time
+
+    pidfile = tmp_path / "pid"
+
+    def interrupt(*_):
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGALRM, interrupt)
+    signal.setitimer(signal.ITIMER_REAL, 1.5)
+    t = time.monotonic()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            sweep.run_group(["sh", "-c", f"sleep 60 & echo $! > {pidfile}; wait"], tmp_path / "log", grace=1.0)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+    assert time.monotonic() - t < 10
+    pid = int(pidfile.read_text())
+    for _ in range(50):  # the orphaned sleep is gone (or a zombie waiting for init)
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()[0]
+        except FileNotFoundError:
+            break
+        if state == "Z":
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(pid, signal.SIGKILL)
+        pytest.fail(f"the variant's child {pid} still runs after the interrupt")

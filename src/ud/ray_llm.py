@@ -25,6 +25,7 @@ from ud.backends.vllm import VLLMBackend, trie_choices
 from ud.errors import DataError
 from ud.estimators import option_trie
 from ud.prompts import Format
+from ud.ray_pool import start_ray
 
 
 class DriverTokens:
@@ -89,12 +90,7 @@ class RayDataLLMPool:
         self.temperature, self.top_p, self.max_new_tokens = temperature, top_p, max_new_tokens
         self.stop = None if estimator == "choices" else fmt.stop_strings()
         threads = threads or max(1, (os.cpu_count() or 1) // workers)
-        if not ray.is_initialized():
-            if os.environ.get("RAY_ADDRESS"):
-                ray.init(log_to_driver=False)
-            else:
-                ray.init(num_cpus=max(os.cpu_count() or 1, workers * threads), include_dashboard=False,
-                         log_to_driver=False)
+        start_ray(ray, workers, threads)
         engine = {"dtype": dtype, "enable_prefix_caching": True, "tensor_parallel_size": tensor_parallel}
         if max_model_len:
             engine["max_model_len"] = max_model_len

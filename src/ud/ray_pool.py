@@ -33,6 +33,17 @@ def driver_view(model, *, scoring: bool):
     return ("hf" if scoring else model.backend), AutoTokenizer.from_pretrained(ref.load_from), ref
 
 
+def start_ray(ray, workers: int, threads: int) -> None:
+    """Join the cluster named by RAY_ADDRESS, or start a local Ray with enough CPUs for `workers` x `threads`
+    (at least this machine's cores); nothing if Ray is already up in this process."""
+    if ray.is_initialized():
+        return
+    if os.environ.get("RAY_ADDRESS"):
+        ray.init(log_to_driver=False)
+    else:
+        ray.init(num_cpus=max(os.cpu_count() or 1, workers * threads), include_dashboard=False, log_to_driver=False)
+
+
 class _Worker:
     """Holds one backend; torch threads capped so that the workers together do not oversubscribe the cores."""
 
@@ -66,12 +77,7 @@ class RayPool:
             raise DataError(f"sample.workers={workers}: must be >= 1")
         self.ray = ray
         self.threads = threads or max(1, (os.cpu_count() or 1) // workers)
-        if not ray.is_initialized():
-            if os.environ.get("RAY_ADDRESS"):
-                ray.init(log_to_driver=False)  # joins the cluster named by RAY_ADDRESS
-            else:
-                ray.init(num_cpus=max(os.cpu_count() or 1, workers * self.threads), include_dashboard=False,
-                         log_to_driver=False)
+        start_ray(ray, workers, self.threads)
         actor = ray.remote(num_cpus=self.threads, num_gpus=gpus)(_Worker)
         self.actors = [actor.remote(factory, self.threads) for _ in range(workers)]
 
