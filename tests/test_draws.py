@@ -66,3 +66,18 @@ def test_sampling_estimators_keep_decoding(tiny, questions, tmp_path):
     assert backend.stats["generated_tokens"] > 0  # decoded, not drawn from probabilities
     seconds, tokens = draws.timed(backend, fmt, questions[:2], 5, p.sample, p.seed + 1)
     assert seconds > 0 and tokens >= 1
+
+
+def test_timed_exact_costs_one_prefill_per_question(tiny, questions):
+    """draws.timed under `exact`: the k draws of a question come from its one exact record (no decoding), so the
+    tokens per sample are the mean length of the options drawn."""
+    model, tok = tiny
+    backend = HFBackend(model, tok)
+    p = _params(estimator="exact", chunk=2)
+    fmt = Format.from_params(p.prompt)
+    qs = questions[:3]
+    seconds, tokens = draws.timed(backend, fmt, qs, 7, p.sample, p.seed)
+    want = [d["n_tokens"] for q in qs for d in draws.from_exact(exact_record(backend, fmt, q, fmt.prompt(q, tok)), 7,
+                                                                 p.seed)]
+    assert seconds > 0 and tokens == sum(want) / len(want)
+    assert backend.stats["generated_tokens"] == 0

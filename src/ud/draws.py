@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ud.backends.base import Backend, stable_seed
-from ud.estimators import draw_unit, inference_samples
+from ud.estimators import draw_unit, inference_samples, unit_drawer
 from ud.prompts import Format
 from ud.sampling import ChunkStore, definition, definition_hash, run_units
 
@@ -35,13 +35,6 @@ def from_exact(record: dict, k: int, seed: int) -> list[dict]:
     return out
 
 
-def _exact_unit(backend: Backend, fmt: Format, sample, seed: int):
-    def compute(batch, ks):
-        return draw_unit(backend, fmt, batch, ks, "exact", seed, sample.temperature, sample.top_p,
-                         sample.max_new_tokens, sample.exact_score)
-    return compute
-
-
 def samples(backend: Backend, fmt: Format, questions: list[dict], k: int, cache: Path, model, prompt, seed: int,
             sample, revision: str | None, progress=None) -> tuple[dict[str, list[dict]], float | None]:
     """k samples per question under the run's sampling definition (the params sections model, prompt, sample and
@@ -54,7 +47,7 @@ def samples(backend: Backend, fmt: Format, questions: list[dict], k: int, cache:
     if s.estimator != "exact":
         return inference_samples(backend, fmt, questions, k, store, seed, s, s.estimator, progress=progress)
     run = run_units(questions, [fmt.prompt(q, backend.tok) for q in questions], 1, s.chunk, s.block, store,
-                    _exact_unit(backend, fmt, s, seed), per_question=True, progress=progress)
+                    unit_drawer(model, prompt, s, seed, backend), per_question=True, progress=progress)
     by_q = {r["qid"]: from_exact(r, k, seed) for r in run.records}
     per_sample = (run.compute_seconds / (len(questions) * k) if run.compute_seconds is not None and questions and k
                   else None)
@@ -69,10 +62,9 @@ def timed(backend: Backend, fmt: Format, questions: list[dict], k: int, sample, 
     drawn = []
     for i in range(0, len(questions), s.chunk):
         batch = questions[i:i + s.chunk]
-        if s.estimator == "exact":
-            drawn += [d for r in _exact_unit(backend, fmt, s, seed)(batch, [0]) for d in from_exact(r, k, seed)]
-        else:
-            drawn += draw_unit(backend, fmt, batch, list(range(k)), s.estimator, seed, s.temperature, s.top_p,
-                               s.max_new_tokens)
+        exact = s.estimator == "exact"  # one record per question: its k draws come from the option distribution
+        records = draw_unit(backend, fmt, batch, [0] if exact else list(range(k)), s.estimator, seed, s.temperature,
+                            s.top_p, s.max_new_tokens, s.exact_score)
+        drawn += [d for r in records for d in from_exact(r, k, seed)] if exact else records
     n = max(1, len(questions) * k)
     return (time.perf_counter() - t0) / n, sum(r["n_tokens"] for r in drawn) / n
