@@ -3,7 +3,7 @@ incorrect examples per question), each scored on the same prefix of the test spl
 every variant is a real `dvc repro evaluate` of this repository with params.yaml changed (what `dvc exp run -S`
 does), the domain-shift sets left out and the test split cut to `--test-size` questions (a prefix of the same
 shuffle, so sample@test comes from the unit cache) so that a variant costs its training plus a few minutes.
-params.yaml, dvc.lock and the outputs are restored at the end (`dvc checkout`), also after a failure.
+params.yaml, dvc.lock, the outputs (`dvc checkout`) and metrics/ are restored at the end, also after a failure or Ctrl-C.
 
     python scripts/diagnose_sweep.py --out results/cpu-large/diagnosis --test-size 152 \
         base "incorrect0:incorrect=0" "cal200:prepare.calibration.questions=200" "lr5e-4:train.lr=0.0005"
@@ -21,7 +21,9 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from ruamel.yaml import YAML
@@ -94,6 +96,20 @@ def stop_group(pgid: int, grace: float) -> None:
         pass
 
 
+@contextmanager
+def kept(folder: Path):
+    """The folder as it is now, put back on exit (also after a failure): metrics/ is git-tracked (`cache: false`),
+    so `dvc checkout` does not restore it after a variant's `dvc repro` rewrote it."""
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / folder.name
+        shutil.copytree(folder, copy, symlinks=True)
+        try:
+            yield
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+            shutil.copytree(copy, folder, symlinks=True)
+
+
 def cached(lock: dict, stage: str, path: str) -> Path:
     """An output of a stage as recorded in a dvc.lock, from the DVC cache (so a variant can be rescored later)."""
     from dvc.repo import Repo
@@ -156,27 +172,28 @@ def main() -> None:
         return
     base_params, base_lock = Path("params.yaml").read_text(), Path("dvc.lock").read_text()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # `kill` also stops the variant and restores
-    try:
-        for spec in a.variants:
-            name, overrides = parse_variant(spec)
-            write_params(base_params, {**common, **overrides})
-            t0 = time.time()
-            log = a.out / f"{name}.log"
-            rc = run_group(["dvc", "repro", "evaluate"], log)
-            if rc:
-                print(f"{name}: dvc repro failed ({rc}), see {log}", file=sys.stderr)
-                continue
-            shutil.copy("dvc.lock", a.out / f"{name}.dvc.lock")
-            row = result(name, overrides, common, a.out / f"{name}.dvc.lock", a.test_size,
-                         round((time.time() - t0) / 60, 1))
-            (a.out / f"{name}.json").write_text(json.dumps(row, indent=2) + "\n")
-            t = row["test"]
-            print(f"{name}: {row['minutes']} min, AUROC {t['auroc']:.3f} raw {t['auroc_raw']:.3f} "
-                  f"acc {t['accuracy']:.3f} labels {t['labels_stated']}", flush=True)
-    finally:
-        Path("params.yaml").write_text(base_params)
-        Path("dvc.lock").write_text(base_lock)
-        subprocess.run(["dvc", "checkout", "--force"], check=False)
+    with kept(paths.METRICS):  # outermost: put back after the checkout below
+        try:
+            for spec in a.variants:
+                name, overrides = parse_variant(spec)
+                write_params(base_params, {**common, **overrides})
+                t0 = time.time()
+                log = a.out / f"{name}.log"
+                rc = run_group(["dvc", "repro", "evaluate"], log)
+                if rc:
+                    print(f"{name}: dvc repro failed ({rc}), see {log}", file=sys.stderr)
+                    continue
+                shutil.copy("dvc.lock", a.out / f"{name}.dvc.lock")
+                row = result(name, overrides, common, a.out / f"{name}.dvc.lock", a.test_size,
+                             round((time.time() - t0) / 60, 1))
+                (a.out / f"{name}.json").write_text(json.dumps(row, indent=2) + "\n")
+                t = row["test"]
+                print(f"{name}: {row['minutes']} min, AUROC {t['auroc']:.3f} raw {t['auroc_raw']:.3f} "
+                      f"acc {t['accuracy']:.3f} labels {t['labels_stated']}", flush=True)
+        finally:
+            Path("params.yaml").write_text(base_params)
+            Path("dvc.lock").write_text(base_lock)
+            subprocess.run(["dvc", "checkout", "--force"], check=False)
 
 
 if __name__ == "__main__":

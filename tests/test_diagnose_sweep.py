@@ -69,3 +69,19 @@ def test_an_interrupted_variant_leaves_nothing_running(tmp_path):
     else:
         os.kill(pid, signal.SIGKILL)
         pytest.fail(f"the variant's child {pid} still runs after the interrupt")
+
+
+def test_metrics_folder_is_put_back_after_a_failed_variant(tmp_path):
+    """metrics/ is git-tracked, not restored by `dvc checkout`: the sweep keeps a copy and puts it back."""
+    metrics = tmp_path / "metrics"
+    (metrics / "plots").mkdir(parents=True)
+    (metrics / "ud.json").write_text('{"auroc": 0.65}')
+    (metrics / "plots" / "ud.json").write_text("[]")
+    with pytest.raises(RuntimeError):
+        with sweep.kept(metrics):
+            (metrics / "ud.json").write_text('{"auroc": 0.61}')  # a variant's run rewrote it
+            (metrics / "new.json").write_text("{}")
+            raise RuntimeError("dvc repro failed")
+    assert (metrics / "ud.json").read_text() == '{"auroc": 0.65}'
+    assert sorted(p.relative_to(metrics).as_posix() for p in metrics.rglob("*")) == ["plots", "plots/ud.json",
+                                                                                      "ud.json"]
