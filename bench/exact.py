@@ -16,10 +16,11 @@ import time
 
 import torch
 
-from ud import models, sources
-from ud.backends.hf import HFBackend
-from ud.estimators import exact_record, option_trie
-from ud.prompts import Format
+from ud.data import sources
+from ud.data.prompts import Format
+from ud.engines import models
+from ud.engines.hf import HFBackend
+from ud.sampling.estimators import exact_record, option_trie
 
 
 @torch.no_grad()

@@ -14,9 +14,10 @@ import time
 
 import torch
 
-from ud import models, sources
-from ud.backends.hf import HFBackend
 from ud.baselines import ptrue
+from ud.data import sources
+from ud.engines import models
+from ud.engines.hf import HFBackend
 
 
 def main() -> None:

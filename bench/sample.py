@@ -20,11 +20,12 @@ import time
 
 import torch
 
-from ud import models, sources
-from ud.backends.base import SampleRequest, stable_seed
-from ud.backends.hf import HFBackend
-from ud.estimators import exact_record, option_trie
-from ud.prompts import Format
+from ud.data import sources
+from ud.data.prompts import Format
+from ud.engines import models
+from ud.engines.base import SampleRequest, stable_seed
+from ud.engines.hf import HFBackend
+from ud.sampling.estimators import exact_record, option_trie
 
 
 def matmul_gflops(hidden: int, inter: int, seconds: float = 2.0) -> float:

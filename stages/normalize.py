@@ -5,9 +5,9 @@ import sys
 from collections import defaultdict
 
 from ud import io, paths, stage
-from ud.clustering import merger
 from ud.errors import DataError
-from ud.normalize import answer_set, answer_set_exact, answer_set_open
+from ud.method.clustering import merger
+from ud.method.normalize import answer_set, answer_set_exact, answer_set_open
 
 
 def main(p, split: str):

@@ -1,7 +1,9 @@
 """Stage prepare: seeded, disjoint calibration/validation/test splits in one question schema, and the
 domain-shift datasets' test questions -> data/splits/{calibration,validation,test}.jsonl, data/splits/shift/."""
 
-from ud import io, models, paths, sources, stage
+from ud import io, paths, stage
+from ud.data import sources
+from ud.engines import models
 
 
 def main(p):

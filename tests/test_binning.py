@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from ud.binning import Binner
+from ud.method.binning import Binner
 
 
 def test_five_fixed_bins_edges_and_labels():

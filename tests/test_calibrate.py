@@ -3,8 +3,8 @@ import json
 import numpy as np
 import pytest
 
-from ud.calibrate import Calibrator, points
 from ud.errors import DataError
+from ud.method.calibrate import Calibrator, points
 
 
 def test_isotonic_pools_adjacent_violators():
@@ -52,8 +52,8 @@ def test_points_use_every_class():
 
 
 def test_cross_fitted_is_out_of_sample():
-    from ud.calibrate import cross_fitted
-    from ud.metrics import ece
+    from ud.method.calibrate import cross_fitted
+    from ud.metrics.scores import ece
 
     rng = np.random.default_rng(0)
     f = rng.uniform(size=2000)

@@ -8,13 +8,13 @@ from types import SimpleNamespace
 
 import pytest
 
-from ud import claims, io
-from ud.backends.base import Generation
-from ud.binning import Binner
-from ud.calibrate import Calibrator
-from ud.claims import ClaimEquivalence
+from ud import io
+from ud.engines.base import Generation, stable_seed
 from ud.errors import DataError
-from ud.backends.base import stable_seed
+from ud.method import claims
+from ud.method.binning import Binner
+from ud.method.calibrate import Calibrator
+from ud.method.claims import ClaimEquivalence
 
 FLARES = "Caltech scientists recreated solar flares in a lab."
 FORECAST = "The work could improve space weather forecasts."
@@ -179,7 +179,7 @@ def test_score_and_metrics_per_claim():
 
 def test_real_sampler_draws_reproducible_claim_samples(tiny):
     model, tok = tiny
-    from ud.backends.hf import HFBackend
+    from ud.engines.hf import HFBackend
 
     backend = HFBackend(model, tok, chat=False)
     docs = [DOC, dict(DOC, id="d2", document="Another short document.")]
@@ -194,7 +194,7 @@ def test_real_sampler_draws_reproducible_claim_samples(tiny):
 
 
 def test_pipeline_distill_writes_resumes_and_refuses_other_settings(tmp_path, monkeypatch):
-    from ud import claims_run as stage
+    from ud.method import claims_run as stage
 
     docs_path = tmp_path / "docs.jsonl"
     io.write_jsonl(docs_path, [DOC])
@@ -232,7 +232,7 @@ def test_pipeline_distill_writes_resumes_and_refuses_other_settings(tmp_path, mo
 
 
 def test_documents_need_text(tmp_path):
-    from ud.claims_run import load_documents
+    from ud.method.claims_run import load_documents
 
     p = tmp_path / "d.jsonl"
     io.write_jsonl(p, [{"id": "x", "facts": ["a"]}])
@@ -244,7 +244,7 @@ def test_cli_distill_then_evaluate_a_base_model(tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
     from ud.cli import app
-    from ud import claims_run as stage
+    from ud.method import claims_run as stage
 
     docs_path = tmp_path / "docs.jsonl"
     io.write_jsonl(docs_path, [DOC, dict(DOC, id="d2")])
@@ -264,7 +264,7 @@ def test_cli_distill_then_evaluate_a_base_model(tmp_path, monkeypatch):
 
 
 def test_claim_judge_uses_its_own_prompt_and_verdict_words(tmp_path):
-    from ud.clustering import JudgeClusterer
+    from ud.method.clustering import JudgeClusterer
 
     class Judge:  # "same" when both statements mention Caltech
         chat = False

@@ -42,7 +42,7 @@ def test_ask_answers_with_an_option_and_a_label_and_open_questions_too(tmp_path,
     import re
     import shutil
 
-    from ud.binning import Binner
+    from ud.method.binning import Binner
 
     model = tmp_path / "m"
     shutil.copytree(tiny_model_dir, model)
@@ -74,6 +74,6 @@ def test_dvc_deps_check_passes_on_the_repo_and_names_what_is_missing(tmp_path, m
     r = runner.invoke(app, ["dvc-deps"])
     assert r.exit_code == 0, r.output
     broken = tmp_path / "dvc.yaml"
-    broken.write_text((ROOT / "dvc.yaml").read_text().replace("      - src/ud/calibrate.py\n", "", 1))
+    broken.write_text((ROOT / "dvc.yaml").read_text().replace("      - src/ud/method/calibrate.py\n", "", 1))
     r = runner.invoke(app, ["dvc-deps", "--dvc-file", str(broken)])
-    assert r.exit_code == 1 and "imports src/ud/calibrate.py but does not list it in deps" in r.output
+    assert r.exit_code == 1 and "imports src/ud/method/calibrate.py but does not list it in deps" in r.output

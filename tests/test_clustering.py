@@ -6,8 +6,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from ud.clustering import JudgeClusterer, NLIClusterer, as_claim, greedy_clusters
-from ud.normalize import answer_set_open
+from ud.method.clustering import JudgeClusterer, NLIClusterer, as_claim, greedy_clusters
+from ud.method.normalize import answer_set_open
 
 Q = {"id": "q/1", "question": "How many?", "choices": None, "answer": "18", "answers": None}
 
@@ -121,7 +121,7 @@ def test_merge_joins_key_clusters_and_keeps_correctness():
 
 
 def test_embedding_prefilter_only_rules_pairs_out(tiny_model_dir, tiny_nli):
-    from ud.clustering import Prefilter
+    from ud.method.clustering import Prefilter
 
     pre = Prefilter(tiny_model_dir, threshold=0.999)
     assert pre.maybe_same("The correct answer is 5", "The correct answer is 5")  # cosine 1

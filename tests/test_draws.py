@@ -1,4 +1,4 @@
-"""Samples at inference (ud.draws): under the exact estimator they are categorical draws from the option
+"""Samples at inference (ud.sampling.draws): under the exact estimator they are categorical draws from the option
 distribution that sample@ computed (one prefill, read from its cache), seeded per sample like decoded draws."""
 
 from __future__ import annotations
@@ -9,11 +9,12 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from ud import draws, params
-from ud.backends.base import stable_seed
-from ud.backends.hf import HFBackend
-from ud.estimators import exact_record
-from ud.prompts import Format
+from ud import params
+from ud.data.prompts import Format
+from ud.engines.base import stable_seed
+from ud.engines.hf import HFBackend
+from ud.sampling import draws
+from ud.sampling.estimators import exact_record
 
 DEFAULT = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
 

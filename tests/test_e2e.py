@@ -170,7 +170,7 @@ def test_choices_pipeline_reruns_only_what_changed(tmp_path, tiny_model_dir, toy
     assert r.returncode != 0 and "n=7: must be <= sample.n (6)" in r.stdout + r.stderr
 
     # a behaviour change in the calibrator's code makes every stage that imports it stale
-    cal = proj / "src/ud/calibrate.py"
+    cal = proj / "src/ud/method/calibrate.py"
     cal.write_text(cal.read_text().replace("return np.clip(f, 0.0, 1.0)", "return np.clip(f, 0.0, 0.99)"))
     status = json.loads(_run(["dvc", "status", "--json"], proj).stdout)
     stale = {s for s, changes in status.items() if any("changed deps" in c for c in changes if isinstance(c, dict))}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ud.equivalence import chain, numeric_key, text_key
+from ud.method.equivalence import chain, numeric_key, text_key
 
 
 def matches_gold(answer, golds, key):
@@ -53,7 +53,7 @@ def test_text_key(answer, key):
 
 
 def test_last_number_reads_worked_math_answers():
-    from ud.equivalence import last_number_key
+    from ud.method.equivalence import last_number_key
 
     assert last_number_key("4 * 8 = 32") == "32" and last_number_key("so she makes $18.") == "18"
     assert last_number_key("3/4 of 12 is 9") == "9" and last_number_key("1,200 + 300 = 1,500") == "1500"
@@ -80,7 +80,7 @@ OPEN_Q = {"id": "gsm/1", "question": "How much does she make?", "choices": None,
 
 
 def test_grade_open_answers_by_equivalence_key():
-    from ud.normalize import grade
+    from ud.method.normalize import grade
 
     assert grade(" $18.00\nmore text", OPEN_Q, False) == ("number:18", True)  # first line only, untagged
     assert grade("<answer>eighteen dollars</answer>", OPEN_Q, True) == ("number:18", True)
@@ -92,7 +92,7 @@ def test_grade_open_answers_by_equivalence_key():
 
 
 def test_open_answer_set_merges_surface_forms_and_picks_a_member_as_target():
-    from ud.normalize import answer_set_open
+    from ud.method.normalize import answer_set_open
 
     texts = [" 18", " $18", " 18.00", " eighteen", " 17", " ???", " 17 dollars", " 18"]
     samples = [{"k": k, "text": t} for k, t in enumerate(texts)]

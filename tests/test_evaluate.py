@@ -3,21 +3,21 @@ import gzip
 import pytest
 
 from ud import io
-from ud.backends.hf import HFBackend
 from ud.baselines import teacher
-from ud.binning import Binner
-from ud.calibrate import Calibrator
+from ud.data.prompts import Format
+from ud.engines.hf import HFBackend
 from ud.errors import DataError
-from ud.evaluate import predict
-from ud.metrics import score_verbal
-from ud.prompts import Format
+from ud.method.binning import Binner
+from ud.method.calibrate import Calibrator
+from ud.method.evaluate import predict
+from ud.metrics.scores import score_verbal
 
 
 def _aset(f_top, correct):
     return {"qid": "q", "classes": [{"key": "A", "f": f_top, "correct": correct}] if f_top is not None else []}
 
 
-COST = {"samples": 20, "generated_tokens": 100, "extra_forward_passes": 0, "seconds": 0.5}
+COST = {"samples": 20, "generated_tokens": 100, "extra_forward_passes": 0}
 
 
 def test_teacher_uses_top_class_calibrated_and_binned():
@@ -93,7 +93,7 @@ def test_label_distribution_is_read_from_the_prompt_kv_and_matches_a_full_pass(t
                     batch_size=2, binner=binner)
     for p, q in zip(preds, questions):
         prompt_ids = tok(fmt.prompt(q, ud=True, labels=binner.labels))["input_ids"]
-        from ud.evaluate import label_start
+        from ud.method.evaluate import label_start
 
         path = b.encode_continuation(fmt.completion(q, p["answer_key"], label=p["label"]))  # what it generated
         answer = path[: label_start(b, fmt, path)]
@@ -117,7 +117,7 @@ def test_label_distribution_is_read_from_the_prompt_kv_and_matches_a_full_pass(t
 
 def test_verbal_metrics_report_both_label_rules_and_leave_unreadable_out_of_ece():
     recs = [{"qid": str(i), "answer_key": 0, "correct": c, "bin": b, "raw": r, "bin_argmax": b, "bin_expected": e,
-             "confidence": None, "samples": 1, "generated_tokens": 3, "extra_forward_passes": 0, "seconds": 0.1}
+             "confidence": None, "samples": 1, "generated_tokens": 3, "extra_forward_passes": 0}
             for i, (c, b, r, e) in enumerate([(True, 4, .8, 4), (True, 0, .7, 3), (False, 0, .2, 1), (False, None,
                                                                                                   None, None)])]
     m, rows = score_verbal("ud", recs, Binner.fixed(5))
@@ -131,7 +131,7 @@ def test_verbal_metrics_report_both_label_rules_and_leave_unreadable_out_of_ece(
 
 def test_prompting_reads_the_answer_before_or_after_the_confidence(questions):
     from ud.baselines.prompting import prompting_format
-    from ud.normalize import grade
+    from ud.method.normalize import grade
 
     q = questions[0]  # answer: A (blue)
     PROMPTING_FORMAT = prompting_format(questions)

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from ud.metrics import auroc, discrete_ece, ece, reliability, summarize
+from ud.metrics.scores import auroc, discrete_ece, ece, reliability, summarize
 
 
 def _auroc_by_hand(s, y):
@@ -51,13 +51,13 @@ def test_summarize_high_and_invalid():
 def test_report_table_and_figure(tmp_path):
     import json
 
-    from ud.report import write
+    from ud.metrics.report import summary_markdown, write
 
     (tmp_path / "plots").mkdir()
     for name, acc, sec in (("ud", 0.6, 0.5), ("teacher", 0.7, 1.0), ("semantic", 0.65, 4.0)):
         m = {"method": name, "n": 20, "auroc": 0.7, "auroc_ci": [0.55, 0.85], "accuracy": acc, "high_acc": 0.9,
              "high_pct": 45.0, "ece": 0.04, "brier": 0.2, "invalid_rate": 0.0,
-             "cost": {"seconds_per_answer": sec, "generated_tokens_per_answer": 2.0 if name == "ud" else 40.0}}
+             "cost": {"generated_tokens_per_answer": 2.0 if name == "ud" else 40.0}}
         if name == "semantic":
             m.update(k=20, auroc_raw=0.72, by_k={"8": dict(m, auroc=0.61), "20": dict(m)})
         (tmp_path / f"{name}.json").write_text(json.dumps(m))
@@ -65,12 +65,17 @@ def test_report_table_and_figure(tmp_path):
                 {"bin": 1, "label": "high", "count": 8, "accuracy": 0.9, "mean_confidence": 0.75, "drawn": False}]
         (tmp_path / "plots" / f"{name}_reliability.json").write_text(json.dumps(rows))
     (tmp_path / "shift.json").write_text(json.dumps({"obqa": {"ud": m}}))
-    md = write(str(tmp_path))
+    md = write(str(tmp_path))  # the metrics stage's summary: results only, no seconds
     assert ("| UD (distilled, 1 generation) | 20 | 0.700 | [0.55, 0.85] | - | 0.600 | 0.900 | 45.0 | 0.040 | 0.200 | "
-            "0.000 | - | 2.0 | 0.500 |") in md
+            "0.000 | - | 2.0 |\n") in md and "| s/answer |" not in md
+    assert "semantic clustering (K=20) / distilled model: 20.0x generated tokens" in md
     assert "| semantic clustering | 20 | 0.700 | [0.55, 0.85] | 0.720 |" in md
     assert "| semantic clustering, K=8 | 20 | 0.610 |" in md and "K=20 |" not in md
-    assert "semantic clustering (K=20) / distilled model: 8.0x wall seconds, 20.0x generated tokens" in md
+    ms = [json.loads((tmp_path / f"{n}.json").read_text()) for n in ("ud", "teacher", "semantic")]
+    timed = summary_markdown(ms, seconds={"ud": 0.5, "teacher": 1.0, "semantic": 4.0, "semantic_by_k": {"8": 1.6}})
+    assert "| 0.000 | - | 2.0 | 0.500 |" in timed and "| semantic clustering, K=8 | 20 | 0.610 |" in timed
+    assert timed.splitlines()[5].endswith("| 1.600 |")
+    assert "semantic clustering (K=20) / distilled model: 8.0x wall seconds, 20.0x generated tokens" in timed
     assert "| obqa | UD (distilled, 1 generation) | 20 | 0.700 |" in md
     png = (tmp_path / "plots" / "reliability.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000

@@ -1,6 +1,6 @@
 import pytest
 
-from ud.normalize import answer_set, classify, extract_answer, match_option, norm_text
+from ud.method.normalize import answer_set, classify, extract_answer, match_option, norm_text
 
 Q = {"id": "q1", "question": "What is 7 x 6?", "choices": ["13", "36", "42", "48"], "answer": 2}
 Q_TEXT = {"id": "q2", "question": "Sky color?", "choices": ["blue", "dark blue", "red", "A"], "answer": 0}

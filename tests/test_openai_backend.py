@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import pytest
-
-from ud.backends.base import SampleRequest
-from ud.backends.hf import HFBackend
-from ud.backends.openai import OpenAIBackend
-from ud.errors import UDError
-from ud.prompts import Format
-
 from openai_server import serve
+
+from ud.data.prompts import Format
+from ud.engines.base import SampleRequest
+from ud.engines.hf import HFBackend
+from ud.engines.openai import OpenAIBackend
+from ud.errors import UDError
 
 
 @pytest.fixture()

@@ -1,6 +1,6 @@
 import pytest
 
-from ud.prompts import DEFAULT_LABELS_5, Format, extract_reasoning, parse_confidence
+from ud.data.prompts import DEFAULT_LABELS_5, Format, extract_reasoning, parse_confidence
 
 Q = {"id": "q", "question": "What is 7 x 6?", "choices": ["13", "36", "42", "48"], "answer": 2}
 
@@ -47,7 +47,7 @@ def test_reasoning_format_messages_and_completion():
 
 
 def test_open_template_follows_appendix_e1():
-    from ud.prompts import OPEN_INSTRUCTION, Format, parse_confidence
+    from ud.data.prompts import OPEN_INSTRUCTION, Format, parse_confidence
 
     fmt = Format("open", "text")
     q = {"id": "g/1", "question": "What is 4 * 8?", "choices": None, "answer": "32", "answers": None}

@@ -15,7 +15,6 @@ import time
 
 import pytest
 import yaml
-
 from test_e2e import _env, _run, _sha, fresh_start, make_project
 
 pytestmark = pytest.mark.slow

@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from test_e2e import _ran, _run, make_project
 
 pytestmark = pytest.mark.slow

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from ud.backends.base import SampleRequest, stable_seed
-from ud.backends.hf import HFBackend
-from ud.estimators import draw_unit, exact_record, option_trie
-from ud.prompts import Format
-from ud.sampling import AdaptiveStop, ChunkStore, run_units, wilson
+from ud.data.prompts import Format
+from ud.engines.base import SampleRequest, stable_seed
+from ud.engines.hf import HFBackend
+from ud.sampling.estimators import draw_unit, exact_record, option_trie
+from ud.sampling.units import AdaptiveStop, ChunkStore, run_units, wilson
 
 
 def _counts(gens, q, fmt):
@@ -209,7 +209,7 @@ def test_vllm_adapters_without_vllm(tiny, questions):
     """The pure parts of the vLLM backend: trie paths as structured choices, and its outputs as Generations."""
     from types import SimpleNamespace
 
-    from ud.backends.vllm import to_generation, trie_choices
+    from ud.engines.vllm import to_generation, trie_choices
 
     model, tok = tiny
     b = HFBackend(model, tok)

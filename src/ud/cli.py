@@ -2,11 +2,12 @@
 
   ud validate                 check params.yaml (and that the model and dataset exist) without computing
   ud params                   every knob of params.yaml: type, default, meaning
-  ud profile NAME             apply profiles/NAME.yaml as params.yaml (then `dvc repro`)
+  ud profile NAME             params.yaml = the defaults + profiles/NAME.yaml's overlay (then `dvc repro`)
   ud show                     the metrics of every method side by side
   ud ask "question" [-c A -c B]   the distilled model answers (an open question without -c) and says how sure it is
   ud dvc-deps [--write]       each stage's code deps and params, computed from its script, against dvc.yaml
-  ud report --readme|--check  the README's results tables, rendered from the metrics files
+  ud report --readme|--check  README.md's and docs/'s results blocks, rendered from the kept runs
+  ud timings [--keep DIR]     seconds per answer of every method, from what the stages measured
   ud claims distill | train | evaluate   multi-claim outputs (Appendix A.2) on a JSONL of documents
 """
 
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 
 import typer
@@ -48,8 +48,8 @@ def _call(fn, *args):
 @app.command()
 def validate(params: str = PARAMS):
     """Check every param, the model id and the dataset; compute nothing."""
-    from ud.models import resolve
-    from ud.sources import check_dataset
+    from ud.data.sources import check_dataset
+    from ud.engines.models import resolve
 
     p = _params(params)
     _call(resolve, p.model.id)
@@ -79,7 +79,7 @@ def params_(key: str = typer.Argument(None, help="only keys starting with this")
 def dvc_deps(write: bool = typer.Option(False, "--write", help="rewrite dvc.yaml's code deps and params"),
              dvc_file: str = typer.Option("dvc.yaml", help="the pipeline file")):
     """Compare (or, with --write, set) each stage's code deps and params with those computed from its script."""
-    from ud import deps
+    from ud.tools import deps
 
     try:
         if write:
@@ -99,29 +99,62 @@ def dvc_deps(write: bool = typer.Option(False, "--write", help="rewrite dvc.yaml
 
 
 @app.command()
-def report(readme: bool = typer.Option(False, "--readme", help="rewrite the README's results blocks"),
-           check: bool = typer.Option(False, "--check", help="fail if the README's results blocks are stale")):
-    """The README's results tables, rendered from metrics/ (and results/*/metrics/)."""
-    from ud.readme import render_readme
+def report(readme: bool = typer.Option(False, "--readme", help="rewrite the rendered blocks of README.md and docs/"),
+           check: bool = typer.Option(False, "--check", help="fail if a rendered block is stale")):
+    """README.md's and docs/'s results blocks, rendered from the kept runs (metrics/, results/*/)."""
+    from ud.tools.readme import render_readme
 
     stale = render_readme(check=check or not readme)
     if check and stale:
-        typer.secho(f"README.md results blocks out of date: {stale}; run `ud report --readme`", fg="red", err=True)
+        typer.secho(f"rendered blocks out of date: {stale}; run `ud report --readme`", fg="red", err=True)
         raise typer.Exit(1)
-    typer.echo(f"README.md: {'updated ' + ', '.join(stale) if stale and readme else 'up to date' if not stale else 'stale: ' + ', '.join(stale)}")
+    state = ("updated " if readme else "stale: ") + ", ".join(stale) if stale else "up to date"
+    typer.echo(f"README.md and docs/: {state}")
+
+
+@app.command()
+def timings(folder: str = typer.Argument("timings", help="the stages' timings (written by `dvc repro`)"),
+            keep: str = typer.Option(None, "--keep", help="also write them to KEEP/timings.json (a kept run)")):
+    """Seconds per answer of every method, from what the stages measured on this machine. Seconds are kept apart
+    from results (metrics/ holds none), so a rerun elsewhere never looks like a changed result."""
+    from ud import io
+    from ud import timings as t
+
+    measured = t.read_all(Path(folder))
+    if not measured:
+        typer.secho(f"no timings in {folder}/ (run `dvc repro`)", fg="yellow", err=True)
+        raise typer.Exit(1)
+    seconds = t.seconds_per_answer(measured)
+    for method, value in seconds.items():
+        typer.echo(f"{method}: {value}" if isinstance(value, dict) else f"{method}: {value:.3f} s/answer")
+    if keep:
+        io.write_json(Path(keep) / "timings.json", {"seconds_per_answer": seconds, "stages": measured})
+        typer.echo(f"kept in {keep}/timings.json")
 
 
 @app.command()
 def profile(name: str, params: str = PARAMS):
-    """Apply profiles/NAME.yaml as the params file (commit it, or use `dvc exp run` to compare)."""
+    """Write params.yaml as the defaults (src/ud/params.py) with profiles/NAME.yaml's overlay put over them."""
+    import yaml
+
+    from ud.params import compose, render
+
     src = Path("profiles") / f"{name}.yaml"
     if not src.exists():
         have = sorted(p.stem for p in Path("profiles").glob("*.yaml"))
         typer.secho(f"error: no profile {name!r}; available: {have}", fg="red", err=True)
         raise typer.Exit(2)
-    _params(str(src))  # validate before overwriting anything
-    shutil.copyfile(src, params)
-    typer.echo(f"{params} <- {src}. Run `dvc repro` (or `dvc exp run`) to use it.")
+    text = src.read_text()
+    lines = text.splitlines()
+    lead = next((i for i, line in enumerate(lines) if not line.startswith("#")), len(lines))
+    header = "\n".join(lines[:lead])  # the overlay's leading comment: what the profile is for
+    data = compose(yaml.safe_load(text) or {})
+    from ud import params as params_module
+
+    _call(params_module.validate, data)  # before overwriting anything
+    note = f"# Written by `ud profile {name}`: the defaults of src/ud/params.py with profiles/{name}.yaml over them."
+    Path(params).write_text(render(data, f"{header}\n{note}" if header else note))
+    typer.echo(f"{params} <- defaults + {src}. Run `dvc repro` (or `dvc exp run`) to use it.")
 
 
 @app.command()
@@ -158,11 +191,11 @@ def ask(question: str, choice: list[str] = typer.Option(None, "--choice", "-c", 
                                                          "an open question"),
         model_dir: str = "models/ud", binner: str = "models/binner.json", params: str = PARAMS):
     """Ask the distilled model one question; it answers and says how confident it is."""
-    from ud.backends import build_backend
-    from ud.binning import Binner
-    from ud.evaluate import predict
+    from ud.data.prompts import Format
+    from ud.engines.registry import build_backend
     from ud.io import read_json
-    from ud.prompts import Format
+    from ud.method.binning import Binner
+    from ud.method.evaluate import predict
 
     os.environ["TQDM_DISABLE"] = "1"  # one question: no progress bar in the answer
     p = _params(params)
@@ -205,7 +238,7 @@ def claims_distill(documents: str, out: str, model: str = typer.Option("smollm2-
                    dtype: str = "float32"):
     """Sample N claim sets per document, cluster equal claims, calibrate their frequencies, write SFT targets."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from ud import claims_run as claims
+    from ud.method import claims_run as claims
 
     _call(lambda: claims.distill(documents, out, model_id=model, n=n, seed=seed, max_claims=max_claims,
                                  temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, chunk=chunk,
@@ -218,7 +251,7 @@ def claims_distill(documents: str, out: str, model: str = typer.Option("smollm2-
 def claims_train(out: str, model: str = typer.Option("smollm2-135m-instruct", help="base model id"),
                  params: str = PARAMS):
     """Fine-tune on OUT/sft.jsonl (the `train` section of the params file) -> OUT/model."""
-    from ud import claims_run as claims
+    from ud.method import claims_run as claims
 
     p = _params(params)
     _call(claims.train, out, model, p.train, p.seed)
@@ -233,7 +266,7 @@ def claims_evaluate(documents: str, out: str,
                     max_new_tokens: int = typer.Option(256, min=1), batch_size: int = typer.Option(8, min=1)):
     """One greedy generation per document; per-claim AUROC / accuracy / ECE against the reference facts."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from ud import claims_run as claims
+    from ud.method import claims_run as claims
 
     _call(lambda: claims.evaluate(documents, out, base=base, normalizers=equivalence, cluster=cluster,
                                   nli_model=nli_model, max_claims=max_claims, max_new_tokens=max_new_tokens,

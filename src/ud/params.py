@@ -224,7 +224,7 @@ class PIKParams(Section):
 
 
 class SemanticParams(Section):
-    k: Annotated[list[PosInt], Field(min_length=1)] = Field([8, 16, 20, 32], description="samples at inference")
+    k: Annotated[list[PosInt], Field(min_length=1)] = Field([5, 10, 20], description="samples at inference")
     default_k: PosInt = Field(20, description="the K of the main table row")
     timing_questions: PosInt = Field(16, description="questions timed without the cache (cost per answer)")
     shift: bool = Field(False, description="also run on the domain-shift datasets")
@@ -251,7 +251,7 @@ class ShiftParams(Section):
     split: str = Field("test", description="the split drawn from ...")
     split_of: dict[str, str] = Field({"socialiqa": "validation", "csqa": "validation"},
                                      description="... except these datasets")
-    questions: PosInt = Field(200, description="questions per dataset")
+    questions: PosInt = Field(100, description="questions per dataset")
 
     _renamed = model_validator(mode="before")(_no_size_key)
 
@@ -390,3 +390,39 @@ def describe(model: type[BaseModel] = Params, prefix: str = "") -> list[tuple[st
             typ = getattr(ann, "__name__", None) or str(ann).replace("typing.", "")
             rows.append((key, typ, repr(field.default), field.description or ""))
     return rows
+
+
+# ---- profiles: overlays on the defaults ------------------------------------------------------------------------
+def defaults() -> dict:
+    """The defaults declared above, as params.yaml holds them: the one copy of every default."""
+    return Params().model_dump(by_alias=True)
+
+
+def compose(overlay: dict, base: dict | None = None) -> dict:
+    """base (the defaults) with an overlay's keys put over it, section by section."""
+    out = dict(defaults() if base is None else base)
+    for key, value in (overlay or {}).items():
+        out[key] = compose(value, out[key]) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def _scalar(value) -> str:
+    return yaml.safe_dump(value, default_flow_style=True, width=1000).strip().removesuffix("...").strip()
+
+
+def render(data: dict, header: str = "", model: type[BaseModel] = Params, indent: int = 0) -> str:
+    """params.yaml text: every key in declaration order, its meaning as a comment."""
+    lines = [header.rstrip()] if header.strip() else []
+    pad = " " * indent
+    for name, field in model.model_fields.items():
+        key = field.alias or name
+        ann = field.annotation
+        comment = f"  # {field.description}" if field.description else ""
+        if isinstance(ann, type) and issubclass(ann, BaseModel) and isinstance(data.get(key), dict):
+            if indent == 0:
+                lines.append("")
+            lines.append(f"{pad}{key}:{comment}")
+            lines.append(render(data[key], "", ann, indent + 2).rstrip("\n"))
+        else:
+            lines.append(f"{pad}{key}: {_scalar(data.get(key))}{comment}")
+    return "\n".join(lines) + "\n"

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ud.calibrate import Calibrator
-from ud.metrics import greedy_answer
+from ud.method.calibrate import Calibrator
+from ud.metrics.scores import greedy_answer
 
 
 def mean_token_probability(record: dict) -> float:

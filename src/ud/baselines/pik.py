@@ -10,7 +10,7 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
 from sklearn.preprocessing import StandardScaler
 
-from ud.metrics import greedy_answer
+from ud.metrics.scores import greedy_answer
 
 
 class Probe:
@@ -65,7 +65,7 @@ def fit(features: np.ndarray, calibration: list[dict], c: float | str = "cv", se
 
 
 def score(probe: Probe, features: np.ndarray, records: list[dict]) -> list[dict]:
-    """One extra forward pass per answer (the features); its time is the record's `feature_seconds`."""
+    """One extra forward pass per answer: the features (read from the greedy answer's own decoding passes)."""
     probs = probe(features)
-    return [greedy_answer(r, p, p, extra_forward_passes=1, extra_seconds=r["feature_seconds"])
+    return [greedy_answer(r, p, p, extra_forward_passes=1)
             for r, p in zip(records, probs)]

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from ud.backends.base import Backend
-from ud.evaluate import predict
-from ud.normalize import DEFAULT_EQUIVALENCE
-from ud.prompts import DEFAULT_LABELS_5, Format
+from ud.data.prompts import DEFAULT_LABELS_5, Format
+from ud.engines.base import Backend
+from ud.method.evaluate import predict
+from ud.method.normalize import DEFAULT_EQUIVALENCE
 
 LABELS = DEFAULT_LABELS_5
 

@@ -8,13 +8,12 @@ prefix is computed once and its KV cache shared by every question (Backend.next_
 from __future__ import annotations
 
 import random
-import time
 
 import torch
 from tqdm import tqdm
 
-from ud.backends.base import Backend, length_batches
-from ud.metrics import greedy_answer
+from ud.engines.base import Backend, length_batches
+from ud.metrics.scores import greedy_answer
 
 TEMPLATE = ("Question: {question}\n{ideas}Proposed Answer: {answer}\nIs the proposed answer:\n (A) True\n"
             " (B) False\nThe proposed answer is:")
@@ -68,20 +67,18 @@ def score(backend: Backend, examples: list[tuple[dict, str, bool]], questions: l
           desc: str = "p(true)") -> list[dict]:
     """The common answer record for each (question, greedy record); one extra forward pass per answer. `ideas`:
     each question's brainstormed samples (as text), whose cost per answer (`idea_cost`: samples,
-    generated_tokens, seconds) is added to the answer's."""
+    generated_tokens) is added to the answer's."""
     shots = shots_text(examples)
     ideas = ideas or {}
     prompts = [shots + block(q, r["text"], ideas=ideas.get(q["id"])) for q, r in zip(questions, records)]
     prefix = prefix_ids(backend.tok, shots)
-    t0 = time.perf_counter()
     scores: list[float] = [0.0] * len(prompts)
     for idx in tqdm(length_batches(prompts, batch_size), desc=desc, unit="batch"):  # right padding: similar lengths
         for i, s in zip(idx, p_true(backend, [prompts[i] for i in idx], prefix)):
             scores[i] = s
-    dt = (time.perf_counter() - t0) / max(1, len(prompts))
-    out = [greedy_answer(r, s, s, extra_forward_passes=1, extra_seconds=dt) for r, s in zip(records, scores)]
+    out = [greedy_answer(r, s, s, extra_forward_passes=1) for r, s in zip(records, scores)]
     if idea_cost:
         for rec in out:
-            for field in ("samples", "generated_tokens", "seconds"):
+            for field in ("samples", "generated_tokens"):
                 rec[field] = None if rec[field] is None or idea_cost[field] is None else rec[field] + idea_cost[field]
     return out

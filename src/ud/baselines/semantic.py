@@ -4,7 +4,7 @@ confidence its share of the K samples (invalid samples count in K). Unsupervised
 
 from __future__ import annotations
 
-from ud.normalize import DEFAULT_EQUIVALENCE, answer_set, answer_set_open
+from ud.method.normalize import DEFAULT_EQUIVALENCE, answer_set, answer_set_open
 
 
 def cluster_answer(q: dict, samples: list[dict], k: int, require_tags: bool,
@@ -27,14 +27,13 @@ def cluster_answer(q: dict, samples: list[dict], k: int, require_tags: bool,
 
 
 def score(questions: list[dict], samples: dict[str, list[dict]], k: int, require_tags: bool, *,
-          tokens_per_sample: float, seconds_per_sample: float, equivalence=DEFAULT_EQUIVALENCE,
+          tokens_per_sample: float, equivalence=DEFAULT_EQUIVALENCE,
           merge=None) -> list[dict]:
-    """The common answer record of each question at K = k (cost: k fresh samples, at the measured rates)."""
+    """The common answer record of each question at K = k (cost: k fresh samples, at the measured token rate)."""
     out = []
     for q in questions:
         r = cluster_answer(q, samples[q["id"]], k, require_tags, equivalence, merge)
         out.append({"set": q.get("set"), "qid": q["id"], "k": k, "answer_key": r["answer_key"],
                     "correct": r["correct"], "confidence": r["share"], "raw": r["share"], "bin": None, "samples": k,
-                    "generated_tokens": k * tokens_per_sample, "extra_forward_passes": 0,
-                    "seconds": k * seconds_per_sample})
+                    "generated_tokens": k * tokens_per_sample, "extra_forward_passes": 0})
     return out

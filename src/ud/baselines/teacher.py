@@ -3,13 +3,13 @@ calibrator and binner -- what the distilled model imitates, at N times the cost.
 
 from __future__ import annotations
 
-from ud.calibrate import Calibrator
+from ud.method.calibrate import Calibrator
 
 
 def score(answer_sets: list[dict], calibrator: Calibrator, binner, cost: dict) -> list[dict]:
     """The common answer record per question: its top answer, the bin of its calibrated frequency (raw: the
     frequency itself). A question whose samples were all invalid has no answer and sits in the lowest bin.
-    cost: {samples, generated_tokens, extra_forward_passes, seconds} per answer."""
+    cost: {samples, generated_tokens, extra_forward_passes} per answer."""
     out = []
     for a in answer_sets:
         if not a["classes"]:

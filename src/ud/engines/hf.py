@@ -1,0 +1,395 @@
+"""HF transformers backend (CPU or GPU): shared-prefix sampling, trie-constrained decoding, continuation scoring.
+
+Two samplers:
+  sample()    the pipeline's: each prompt is prefilled once, its KV cache is copied to every continuation row,
+              and all rows of all prompts decode together in one loop (left padding, per-row stop on EOS / stop
+              strings / trie end, finished rows dropped from the batch, the loop ends when the last row stops).
+              Each row draws its tokens by inverse CDF from its own uniform stream, seeded by the row's seed, so a
+              sample depends on its seed only -- not on batch composition, order, or how many others are drawn.
+  generate()  HF `generate(num_return_sequences=n)`: the prompt is copied n times and each copy prefilled. Kept as
+              the reference the shared-prefix sampler is checked and benchmarked against, and for greedy decoding.
+
+Log-probs are always those of the raw model (before temperature, top-p or the constraint): a recorder sits
+first in the processor list and keeps one step of log-softmax at a time, so memory does not grow with the
+vocabulary x generated length (output_logits=True would hold all of it).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from transformers import (
+    GenerationConfig,
+    LogitsProcessor,
+    LogitsProcessorList,
+    PrefixConstrainedLogitsProcessor,
+    StoppingCriteria,
+    StoppingCriteriaList,
+    TemperatureLogitsWarper,
+    TopPLogitsWarper,
+)
+
+from ud.engines.base import Generation, SampleRequest
+from ud.engines.kv import batch_cache, prefill, with_cache
+from ud.engines.trie import TokenTrie
+from ud.errors import UDError
+
+# Drop finished rows from the decode batch once this fraction of it is dead: compaction copies the KV cache, so it
+# pays only when many rows would otherwise be computed for nothing.
+COMPACT_FRACTION = 0.25
+
+
+class RawLogprobRecorder(LogitsProcessor):
+    """Records log p(chosen token) under the unmodified model distribution, one step behind."""
+
+    def __init__(self):
+        self.prev: torch.Tensor | None = None
+        self.steps: list[torch.Tensor] = []
+
+    def __call__(self, input_ids, scores):
+        if self.prev is not None:
+            self.steps.append(self.prev.gather(1, input_ids[:, -1:]).squeeze(1))
+        self.prev = torch.log_softmax(scores.float(), dim=-1)
+        return scores
+
+    def finish(self, last_tokens: torch.Tensor) -> torch.Tensor:
+        if self.prev is not None:
+            self.steps.append(self.prev.gather(1, last_tokens[:, None]).squeeze(1))
+            self.prev = None
+        return torch.stack(self.steps, dim=1) if self.steps else torch.zeros(len(last_tokens), 0)
+
+
+class AllStringsStop(StoppingCriteria):
+    """Stop a row once its generated text holds every one of `strings` (in any order)."""
+
+    def __init__(self, tok, prompt_len: int, strings: list[str]):
+        self.tok, self.prompt_len, self.strings = tok, prompt_len, strings
+
+    def __call__(self, input_ids, scores, **kwargs):
+        texts = self.tok.batch_decode(input_ids[:, self.prompt_len:], skip_special_tokens=True)
+        return torch.tensor([all(s in t for s in self.strings) for t in texts], device=input_ids.device)
+
+
+def uniform_stream(seed: int, steps: int) -> np.ndarray:
+    """The uniforms a row draws its tokens with: a function of its seed only (numpy PCG64 is stable across
+    platforms and versions)."""
+    return np.random.Generator(np.random.PCG64(seed)).random(steps)
+
+
+class HFBackend:
+    """The transformers engine (CPU or GPU), implementing ud.engines.base.Backend."""
+
+    name = "hf"
+
+    @classmethod
+    def load(cls, model_id: str, *, chat: bool, dtype: str = "float32", adapter: str | None = None):
+        """(backend, model ref) for a model id (ud.engines.models resolves it), with a LoRA adapter merged."""
+        from ud.engines import models
+
+        model, tok, ref = models.load(model_id, dtype=dtype, adapter=adapter)
+        return cls(model, tok, chat=chat), ref
+
+    def __init__(self, model, tokenizer, chat: bool = False):
+        self.model = model
+        self.tok = tokenizer
+        self.chat = chat
+        self.tok.padding_side = "left"
+        if self.tok.pad_token_id is None:
+            self.tok.pad_token = self.tok.eos_token
+        self.device = next(model.parameters()).device
+        self._prefill_memo: tuple | None = None
+        self._prefix_memo: tuple | None = None
+        self.stats = {"forward_tokens": 0, "generated_tokens": 0}  # for throughput / roofline accounting
+
+    # ---- tokenization -------------------------------------------------------------------------------------
+    def encode(self, prompts: list[str]) -> dict:
+        # chat-rendered prompts already carry their special tokens
+        return self.tok(prompts, return_tensors="pt", padding=True,
+                        add_special_tokens=not self.chat).to(self.device)
+
+    def encode_continuation(self, text: str) -> list[int]:
+        return self.tok(text, add_special_tokens=False)["input_ids"]
+
+    def prompt_ids(self, prompt: str) -> list[int]:
+        return self.tok(prompt, add_special_tokens=not self.chat)["input_ids"]
+
+    def _stop_window(self, stop_strings: list[str] | None) -> int:
+        return 2 + max((len(self.encode_continuation(s)) for s in stop_strings or []), default=0)
+
+    def _stops(self, ids: list[int], window: int, stop_strings: list[str] | None,
+               stop_after: list[str] | None = None) -> bool:
+        """Whether the tokens so far end a stop string (decoded over the last `window` tokens), or hold every one
+        of `stop_after`."""
+        if not ids:
+            return False
+        if stop_after:
+            text = self.tok.decode(ids, skip_special_tokens=True)
+            return all(s in text for s in stop_after)
+        if not stop_strings:
+            return False
+        tail = self.tok.decode(ids[-window:], skip_special_tokens=True)
+        return any(s in tail for s in stop_strings)
+
+    # ---- generation ---------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def generate(self, prompts: list[str], n: int = 1, *, do_sample: bool = True, temperature: float = 1.0,
+                 top_p: float = 1.0, max_new_tokens: int = 64, stop_strings: list[str] | None = None,
+                 tries: list[TokenTrie] | None = None, seed: int | None = None,
+                 stop_after: list[str] | None = None, hidden_layer: int | None = None) -> list[list[Generation]]:
+        """n continuations per prompt. `tries` (one per prompt) restrict generation to their paths; a row stops
+        on any of `stop_strings`, or once its text holds all of `stop_after`. With `hidden_layer`, each generation
+        carries that layer's hidden state at its last token before EOS (`hidden`), taken from the decoding passes
+        themselves (a row cut by max_new_tokens needs one more pass for its last token)."""
+        enc = self.encode(prompts)
+        plen = enc["input_ids"].shape[1]
+        recorder = RawLogprobRecorder()
+        procs = LogitsProcessorList([recorder])
+        if tries is not None:
+            def allowed(row: int, ids: torch.Tensor) -> list[int]:
+                return tries[row // n].allowed(ids[plen:].tolist())
+
+            procs.append(PrefixConstrainedLogitsProcessor(allowed, num_beams=1))
+        if do_sample and temperature != 1.0:
+            procs.append(TemperatureLogitsWarper(temperature))
+        if do_sample and top_p < 1.0:
+            procs.append(TopPLogitsWarper(top_p))
+        eos = self.tok.eos_token_id
+        cfg = GenerationConfig(
+            do_sample=do_sample, num_return_sequences=n, **({"temperature": 1.0, "top_p": 1.0, "top_k": 0}
+                                                            if do_sample else {}),
+            max_new_tokens=max_new_tokens, pad_token_id=self.tok.pad_token_id, eos_token_id=eos,
+            stop_strings=stop_strings or None, output_hidden_states=hidden_layer is not None,
+            return_dict_in_generate=hidden_layer is not None,
+        )
+        if seed is not None:
+            torch.manual_seed(seed)
+        stopping = StoppingCriteriaList([AllStringsStop(self.tok, plen, stop_after)]) if stop_after else None
+        out = self.model.generate(**enc, generation_config=cfg, logits_processor=procs,
+                                  tokenizer=self.tok if stop_strings else None, stopping_criteria=stopping)
+        steps_hidden = out.hidden_states if hidden_layer is not None else None
+        if hidden_layer is not None:
+            out = out.sequences
+        gen = out[:, plen:]
+        lp = recorder.finish(gen[:, -1]) if gen.shape[1] else torch.zeros(len(gen), 0)
+        window = self._stop_window(stop_strings)
+        results: list[list[Generation]] = [[] for _ in prompts]
+        for row in range(gen.shape[0]):
+            ids = gen[row].tolist()
+            length, finish = self._generated_length(ids, window, stop_strings, stop_after)
+            text = self.tok.decode(ids[:length], skip_special_tokens=True)
+            row_lp = lp[row, :length]
+            s = float(row_lp.sum()) if length else 0.0
+            g = Generation(text, length, s, s / length if length else 0.0, finish, ids[:length], row_lp.tolist())
+            if steps_hidden is not None:
+                g.hidden = self._last_hidden(steps_hidden, hidden_layer, row, ids[:length], enc, plen)
+            results[row // n].append(g)
+        return results
+
+    def _last_hidden(self, steps, layer: int, row: int, ids: list[int], enc, plen: int) -> np.ndarray:
+        """Hidden state at the last token before EOS: step 0 is the prompt's pass (its last position is the prompt's
+        last token, left padding), step j + 1 the pass that fed generated token j."""
+        eos = self.tok.eos_token_id
+        body = ids[:-1] if ids and ids[-1] == eos else ids
+        step = len(body)
+        if step < len(steps):
+            return steps[step][layer][row, -1].float().cpu().numpy()
+        prompt = enc["input_ids"][row][enc["attention_mask"][row].bool()].tolist()  # never fed: one more pass
+        return self.hidden_states([prompt + body], layer)[0]
+
+    def _generated_length(self, ids: list[int], window: int, stop_strings: list[str] | None,
+                          stop_after: list[str] | None = None) -> tuple[int, str]:
+        """(tokens the row generated, finish) of a row of HF generate's output, which pads a row after it stops.
+        A row stops on EOS (counted) or right after the token that completes a stop string; the padding after it
+        is not generated even when pad == EOS (models without a pad token), so it is never counted."""
+        eos, pad = self.tok.eos_token_id, self.tok.pad_token_id
+        for j, t in enumerate(ids):
+            if j and self._stops(ids[:j], window, stop_strings, stop_after):
+                return j, "stop"
+            if t == eos:
+                return j + 1, "stop"
+            if t == pad:
+                return j, "stop"
+        return len(ids), "stop" if self._stops(ids, window, stop_strings, stop_after) else "length"
+
+    # ---- shared-prefix sampling ---------------------------------------------------------------------------
+    def _prefill(self, prompts: list[str]):
+        """KV cache and next-token logits of a batch of prompts, computed once. The last batch is kept, so
+        drawing more blocks of samples (or scoring options) for the same prompts does not prefill again."""
+        key = tuple(prompts)
+        if self._prefill_memo is not None and self._prefill_memo[0] == key:
+            return self._prefill_memo[1:]
+        enc = self.encode(prompts)
+        mask = enc["attention_mask"]
+        kv, logits = prefill(self.model, enc["input_ids"], mask)
+        self.stats["forward_tokens"] += int(mask.sum())
+        self._prefill_memo = (key, kv, logits, mask)
+        return self._prefill_memo[1:]
+
+    @torch.no_grad()
+    def sample(self, requests: list[SampleRequest], *, temperature: float = 1.0, top_p: float = 1.0,
+               max_new_tokens: int = 64, stop_strings: list[str] | None = None,
+               greedy: bool = False) -> list[list[Generation]]:
+        """One continuation per seed of each request, all decoded in one batch from a prefill done once per
+        prompt (greedy: the most likely allowed token at each step, seeds unused). Returns, per request, its
+        generations in the order of its seeds."""
+        if not requests:
+            return []
+        kv, last_logits, prompt_mask = self._prefill([r.prompt for r in requests])
+        row_req = [i for i, r in enumerate(requests) for _ in r.seeds]
+        seeds = [s for r in requests for s in r.seeds]
+        steps = max_new_tokens
+        if all(r.trie is not None for r in requests):
+            steps = min(steps, max(len(seq) for r in requests for seq in r.trie.sequences))
+        idx = torch.tensor(row_req, device=self.device)
+        cache = batch_cache(kv, idx, steps)
+        mask = prompt_mask[idx]
+        logits = last_logits[idx]
+        uniforms = torch.from_numpy(np.stack([uniform_stream(s, steps) for s in seeds])).to(self.device)
+        eos = self.tok.eos_token_id
+        warpers = []
+        if temperature != 1.0:
+            warpers.append(TemperatureLogitsWarper(temperature))
+        if top_p < 1.0:
+            warpers.append(TopPLogitsWarper(top_p))
+        window = self._stop_window(stop_strings)
+        tokens: list[list[int]] = [[] for _ in seeds]
+        logprobs: list[list[float]] = [[] for _ in seeds]
+        finish = ["length"] * len(seeds)
+        alive = list(range(len(seeds)))  # batch position -> row
+        live = [True] * len(seeds)
+        for t in range(steps):
+            raw = torch.log_softmax(logits, dim=-1)
+            scores = logits.clone()
+            if any(r.trie is not None for r in requests):
+                allowed = torch.zeros_like(scores, dtype=torch.bool)
+                for b, row in enumerate(alive):
+                    trie = requests[row_req[row]].trie
+                    if trie is not None:
+                        allowed[b, trie.allowed(tokens[row])] = True
+                    else:
+                        allowed[b] = True
+                scores = scores.masked_fill(~allowed, float("-inf"))
+            if greedy:
+                chosen = scores.argmax(dim=-1)
+            else:
+                for w in warpers:
+                    scores = w(None, scores)
+                # sampled on the device: only the chosen ids and their log-probs cross to the host
+                cdf = torch.softmax(scores, dim=-1).double().cumsum(-1)
+                u = uniforms[alive, t].unsqueeze(1) * cdf[:, -1:]
+                # first token whose cdf exceeds u: zero-probability tokens (flat cdf) can never be chosen
+                chosen = torch.searchsorted(cdf, u, right=True).squeeze(1).clamp(max=cdf.shape[1] - 1)
+            chosen_ids = chosen.tolist()
+            chosen_lps = raw.gather(1, chosen[:, None]).squeeze(1).tolist()
+            for b, row in enumerate(alive):
+                if not live[row]:
+                    continue
+                tok = chosen_ids[b]
+                tokens[row].append(tok)
+                logprobs[row].append(chosen_lps[b])
+                self.stats["generated_tokens"] += 1
+                if tok == eos or self._stops(tokens[row], window, stop_strings):
+                    live[row], finish[row] = False, "stop"
+            if not any(live[row] for row in alive) or t == steps - 1:
+                break
+            dead = sum(1 for row in alive if not live[row])
+            step_ids = chosen
+            if dead and dead >= COMPACT_FRACTION * len(alive):
+                keep = [b for b, row in enumerate(alive) if live[row]]
+                keep_t = torch.tensor(keep, device=self.device)
+                cache.batch_select_indices(keep_t)
+                mask, step_ids = mask[keep_t], step_ids[keep_t]
+                alive = [alive[b] for b in keep]
+            pos = mask.sum(-1, keepdim=True)
+            mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
+            out = self.model(input_ids=step_ids[:, None], attention_mask=mask, position_ids=pos,
+                             use_cache=True, logits_to_keep=1, **with_cache(self.model, cache))
+            self.stats["forward_tokens"] += len(alive)
+            logits = out.logits[:, -1].float()
+        results: list[list[Generation]] = [[] for _ in requests]
+        for row, (ids, lps) in enumerate(zip(tokens, logprobs)):
+            text = self.tok.decode([t for t in ids if t != eos], skip_special_tokens=True)
+            total = float(sum(lps))
+            results[row_req[row]].append(Generation(text, len(ids), total, total / len(ids) if ids else 0.0,
+                                                    finish[row], ids, lps))
+        return results
+
+    # ---- scoring ------------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def score_continuations(self, prompts: list[str], continuations: list[list[list[int]]]) -> list[list[torch.Tensor]]:
+        """For each prompt, for each of its continuations, the (len, vocab) raw logits before each of the
+        continuation's tokens. The prompts are prefilled once (and kept: scoring right after sampling or greedy
+        decoding the same prompts costs no second prefill); all continuations then run as one batch from their
+        prompt's KV cache, so a prompt is never copied per continuation and nothing is computed over its positions."""
+        kv, last_logits, mask = self._prefill(prompts)
+        rows = [(i, c) for i, cs in enumerate(continuations) for c in cs]
+        rests = [c[:-1] for _, c in rows]  # a continuation's last token predicts nothing we need
+        width = max((len(r) for r in rests), default=0)
+        logits = None
+        if width:
+            idx = torch.tensor([i for i, _ in rows], device=self.device)
+            ids = torch.full((len(rows), width), self.tok.pad_token_id, dtype=torch.long, device=self.device)
+            cmask = torch.zeros((len(rows), width), dtype=torch.long, device=self.device)
+            for r, rest in enumerate(rests):  # right padding: a row's padding comes after its real tokens
+                ids[r, : len(rest)] = torch.tensor(rest, device=self.device)
+                cmask[r, : len(rest)] = 1
+            pmask = mask[idx]
+            pos = pmask.sum(-1, keepdim=True) + torch.arange(width, device=self.device)
+            logits = self.model(input_ids=ids, attention_mask=torch.cat([pmask, cmask], 1), position_ids=pos,
+                                use_cache=True, **with_cache(self.model, batch_cache(kv, idx, width))).logits.float()
+            self.stats["forward_tokens"] += int(cmask.sum())
+        out: list[list[torch.Tensor]] = [[] for _ in prompts]
+        for r, ((i, c), rest) in enumerate(zip(rows, rests)):  # row 0: after the prompt; j: after token j-1
+            parts = [last_logits[i: i + 1]] + ([logits[r, : len(rest)]] if rest else [])
+            out[i].append(torch.cat(parts)[: len(c)].cpu())
+        return out
+
+    def continuation_logprobs(self, prompts: list[str], continuations: list[list[list[int]]]) -> list[list[list[float]]]:
+        """Per prompt, per continuation, the raw log-probability of each of its tokens (score_continuations)."""
+        out = []
+        for rows, conts in zip(self.score_continuations(prompts, continuations), continuations):
+            out.append([torch.log_softmax(r, dim=-1).gather(1, torch.tensor(c)[:, None]).squeeze(1).tolist()
+                        if c else [] for r, c in zip(rows, conts)])
+        return out
+
+    def _prefix_kv(self, prefix: list[int]):
+        if self._prefix_memo is None or self._prefix_memo[0] != prefix:
+            kv, _ = prefill(self.model, torch.tensor([prefix], device=self.device))
+            self.stats["forward_tokens"] += len(prefix)
+            self._prefix_memo = (list(prefix), kv)
+        return self._prefix_memo[1]
+
+    @torch.no_grad()
+    def next_token_logits(self, sequences: list[list[int]], prefix: list[int] | None = None) -> torch.Tensor:
+        """(len(sequences), vocab) logits after the last token of each token sequence, one forward pass for the
+        batch (right padding). When every sequence starts with `prefix`, the prefix's KV is computed once (kept for
+        later calls) and shared by the rows; otherwise each row is a full pass."""
+        use = bool(prefix) and all(len(s) > len(prefix) and s[: len(prefix)] == prefix for s in sequences)
+        start = len(prefix) if use else 0
+        rest = [s[start:] for s in sequences]
+        width = max(len(r) for r in rest)
+        ids = torch.full((len(rest), width), self.tok.pad_token_id, dtype=torch.long)
+        mask = torch.zeros((len(rest), width), dtype=torch.long)
+        for i, r in enumerate(rest):
+            ids[i, : len(r)] = torch.tensor(r)
+            mask[i, : len(r)] = 1
+        kwargs = {}
+        if use:
+            cache = batch_cache(self._prefix_kv(prefix), torch.zeros(len(rest), dtype=torch.long,
+                                                                      device=self.device), width)
+            mask = torch.cat([torch.ones((len(rest), start), dtype=torch.long), mask], dim=1)
+            kwargs = {**with_cache(self.model, cache), "use_cache": True,
+                      "position_ids": (start + torch.arange(width)).expand(len(rest), -1).to(self.device)}
+        logits = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device), **kwargs).logits
+        last = torch.tensor([len(r) - 1 for r in rest], device=logits.device)
+        return logits[torch.arange(len(rest), device=logits.device), last].float()
+
+    @torch.no_grad()
+    def hidden_states(self, sequences: list[list[int]], layer: int) -> np.ndarray:
+        """Layer `layer` of hidden_states (0 = embeddings, -1 = last) at each sequence's last token, one forward
+        pass per sequence (no padding, so the state is exactly the unbatched one)."""
+        feats = [self.model(input_ids=torch.tensor([s], device=self.device), output_hidden_states=True)
+                 .hidden_states[layer][0, -1].float().cpu().numpy() for s in sequences]
+        if not feats:
+            raise UDError("hidden_states: no sequences")
+        return np.stack(feats)

@@ -1,0 +1,152 @@
+"""Any OpenAI-compatible server as a backend (`model.backend: openai`, `model.base_url`): `vllm serve`, TGI,
+llama.cpp's server, hosted APIs. Prompts are rendered here (the chat template of the model's tokenizer, which must be
+loadable locally: `model.id` names it) and sent to the legacy `/v1/completions` endpoint as text, so every backend
+sees the same prompt string.
+
+  * sampling: one request per sample with n=1, the sample's own `seed`, temperature and top-p, and `logprobs: 1`
+    for the chosen tokens' log-probs; greedy is temperature 0;
+  * what a server does not give is reported, never faked: `capabilities` says whether its responses carry log-probs
+    and whether a repeated seeded request repeats its text (checked once, on first use); a sample without log-probs
+    has `logprob_sum` None, so the lexical baseline cannot run on it, and an unseeded server breaks the resumable
+    cache's promise (a redone unit would differ) -- the sample stage refuses it;
+  * `continuation_logprobs` uses `echo` with prompt log-probs where the server has them; logits, hidden states and
+    trie-constrained decoding do not cross HTTP (the stages that need them build an hf backend).
+The API key is read from the environment variable `model.api_key_env` (never from params).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.error
+import urllib.request
+
+from ud.engines.base import Generation, NoScoring, SampleRequest, cut_after_all, stable_seed
+from ud.engines.trie import TokenTrie
+from ud.errors import UDError
+
+
+class OpenAIBackend(NoScoring):
+    name = "openai"
+
+    def __init__(self, base_url: str, model: str, tokenizer, chat: bool = False, api_key: str | None = None,
+                 timeout: float = 600.0):
+        self.base_url = base_url.rstrip("/")
+        self.model_name = model
+        self.tok = tokenizer
+        self.chat = chat
+        self.api_key = api_key
+        self.timeout = timeout
+        self.device = f"openai-compatible server at {self.base_url}"
+        self._capabilities: dict | None = None
+        self.stats = {"forward_tokens": 0, "generated_tokens": 0}
+
+    # ---- HTTP ---------------------------------------------------------------------------------------------------
+    def _post(self, path: str, body: dict) -> dict:
+        headers = {"Content-Type": "application/json"}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        req = urllib.request.Request(f"{self.base_url}{path}", data=json.dumps(body).encode(), headers=headers)
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                return json.loads(resp.read())
+        except urllib.error.HTTPError as e:
+            raise UDError(f"{self.base_url}{path}: HTTP {e.code}: {e.read().decode(errors='replace')[:300]}") from None
+        except urllib.error.URLError as e:
+            raise UDError(f"{self.base_url}{path}: cannot reach the server ({e.reason})") from None
+
+    def _complete(self, prompt: str, *, max_tokens: int, temperature: float, top_p: float, seed: int | None,
+                  stop: list[str] | None) -> dict:
+        body = {"model": self.model_name, "prompt": prompt, "max_tokens": max_tokens, "temperature": temperature,
+                "top_p": top_p, "n": 1, "logprobs": 1}
+        if seed is not None:
+            body["seed"] = seed
+        if stop:
+            body["stop"] = stop
+        return self._post("/v1/completions", body)["choices"][0]
+
+    @property
+    def capabilities(self) -> dict:
+        """{"logprobs": the responses carry the chosen tokens' log-probs, "seed": a repeated seeded request at
+        temperature 1 repeats its text}: asked of the server once."""
+        if self._capabilities is None:
+            probe = [self._complete("Count: 1, 2,", max_tokens=8, temperature=1.0, top_p=1.0, seed=1234, stop=None)
+                     for _ in range(2)]
+            lp = (probe[0].get("logprobs") or {}).get("token_logprobs")
+            self._capabilities = {"logprobs": bool(lp), "seed": probe[0]["text"] == probe[1]["text"]}
+        return self._capabilities
+
+    def _generation(self, choice: dict) -> Generation:
+        text = choice.get("text") or ""
+        lps = (choice.get("logprobs") or {}).get("token_logprobs")
+        tokens = (choice.get("logprobs") or {}).get("tokens")
+        ids = self.encode_continuation(text)
+        n = len(tokens) if tokens else len(ids)
+        finish = "length" if choice.get("finish_reason") == "length" else "stop"
+        self.stats["generated_tokens"] += n
+        if lps:
+            total = float(sum(v for v in lps if v is not None))
+            return Generation(text, n, total, total / n if n else 0.0, finish, ids, [float(v or 0.0) for v in lps])
+        return Generation(text, n, None, None, finish, ids, [])  # no log-probs: said so, not invented
+
+    # ---- the Backend interface ----------------------------------------------------------------------------------
+    def encode_continuation(self, text: str) -> list[int]:
+        return self.tok(text, add_special_tokens=False)["input_ids"]
+
+    def prompt_ids(self, prompt: str) -> list[int]:
+        return self.tok(prompt, add_special_tokens=not self.chat)["input_ids"]
+
+    def sample(self, requests: list[SampleRequest], *, temperature: float = 1.0, top_p: float = 1.0,
+               max_new_tokens: int = 64, stop_strings: list[str] | None = None,
+               greedy: bool = False) -> list[list[Generation]]:
+        if any(r.trie is not None for r in requests):
+            raise UDError("the openai backend cannot constrain decoding to the options (the `choices` estimator, "
+                          "evaluate.constrain): use sample.estimator free / evaluate.constrain false, or hf / vllm")
+        return [[self._generation(self._complete(r.prompt, max_tokens=max_new_tokens,
+                                                 temperature=0.0 if greedy else temperature, top_p=top_p,
+                                                 seed=None if greedy else s, stop=stop_strings))
+                 for s in r.seeds] for r in requests]
+
+    def generate(self, prompts: list[str], n: int = 1, *, do_sample: bool = True, temperature: float = 1.0,
+                 top_p: float = 1.0, max_new_tokens: int = 64, stop_strings: list[str] | None = None,
+                 tries: list[TokenTrie] | None = None, seed: int | None = None,
+                 stop_after: list[str] | None = None, hidden_layer: int | None = None) -> list[list[Generation]]:
+        if hidden_layer is not None:
+            raise UDError("the openai backend has no hidden states: the greedy stage builds an hf backend")
+        reqs = [SampleRequest(p, [stable_seed(seed or 0, i, k) for k in range(n)], tries[i] if tries else None)
+                for i, p in enumerate(prompts)]
+        out = self.sample(reqs, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
+                          stop_strings=None if stop_after else stop_strings, greedy=not do_sample)
+        if stop_after:  # no server stops on "all of these": cut where the last of them closes
+            cut_after_all(out, stop_after)
+        return out
+
+    def continuation_logprobs(self, prompts: list[str], continuations: list[list[list[int]]]) -> list[list[list[float]]]:
+        """Prompt log-probs of prompt + continuation (`echo`, `max_tokens: 0`), where the server gives them."""
+        out = []
+        for prompt, conts in zip(prompts, continuations):
+            rows = []
+            for c in conts:
+                choice = self._post("/v1/completions", {"model": self.model_name, "prompt": prompt + self.tok.decode(c),
+                                                        "max_tokens": 0, "echo": True, "logprobs": 0})["choices"][0]
+                lps = (choice.get("logprobs") or {}).get("token_logprobs")
+                if not lps:
+                    raise UDError(f"{self.base_url} returns no prompt log-probs (echo): the label readout cannot run "
+                                  "on it")
+                rows.append([float(v) for v in lps[-len(c):]] if c else [])
+            out.append(rows)
+        return out
+
+
+def from_params(model, chat: bool) -> OpenAIBackend:
+    """The backend for the `model` params section: base_url, api_key_env, and model.id naming the tokenizer."""
+    from transformers import AutoTokenizer
+
+    from ud.engines import models
+
+    if not model.base_url:
+        raise UDError("model.backend='openai' needs model.base_url (e.g. http://localhost:8000)")
+    ref = models.ensure_local(models.resolve(model.id))
+    tok = AutoTokenizer.from_pretrained(ref.load_from)
+    key = os.environ.get(model.api_key_env) if model.api_key_env else None
+    return OpenAIBackend(model.base_url, model.served_name or model.id, tok, chat=chat, api_key=key)

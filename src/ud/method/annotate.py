@@ -1,0 +1,60 @@
+"""Self-annotation (paper §3.3): answer sets + calibrator + binner -> SFT examples with verbal confidence.
+
+SFT record (data/sft/train.jsonl): {qid, prompt, completion, correct, f, p, bin, label, index}
+  prompt/completion are plain strings for non-chat formats; for the chat format `prompt` is the list of
+  messages and `completion` one assistant message (TRL's conversational prompt-completion form).
+"""
+
+from __future__ import annotations
+
+import random
+
+from ud.data.prompts import Format, extract_reasoning
+from ud.method.binning import Binner
+from ud.method.calibrate import Calibrator
+
+
+def pick_classes(aset: dict, incorrect: int, pick: str, rng: random.Random) -> list[dict]:
+    """Every correct class plus up to `incorrect` incorrect ones (the most frequent, or random)."""
+    correct = [c for c in aset["classes"] if c["correct"]]
+    wrong = [c for c in aset["classes"] if not c["correct"]]
+    if pick == "random":
+        wrong = rng.sample(wrong, min(incorrect, len(wrong)))
+    else:
+        wrong = wrong[:incorrect]  # classes are sorted by frequency
+    return correct + wrong
+
+
+def taught(answer_sets: list[dict], incorrect: int, pick: str, seed: int) -> list[tuple[dict, list[dict]]]:
+    """(answer set, the classes the SFT set teaches for it), in order: what build_examples annotates, and what
+    quantile bins are cut over."""
+    rng = random.Random(seed)
+    return [(aset, pick_classes(aset, incorrect, pick, rng)) for aset in answer_sets]
+
+
+def build_examples(questions: dict[str, dict], answer_sets: list[dict], samples_by_qid: dict[str, list[dict]],
+                   calibrator: Calibrator, binner: Binner, fmt: Format, incorrect: int, pick: str, seed: int,
+                   tok=None) -> list[dict]:
+    rng = random.Random(f"{seed}/reasoning")  # which trace; the picks have their own stream (taught)
+    out = []
+    for aset, classes in taught(answer_sets, incorrect, pick, seed):
+        q = questions[aset["qid"]]
+        for c in classes:
+            p = float(calibrator([c["f"]])[0])
+            b = int(binner.index([p])[0])
+            label = binner.labels[b]
+            reasoning = None
+            if fmt.reasoning:  # a randomly chosen reasoning trace among this answer's samples (§3.3)
+                texts = {s["k"]: s["text"] for s in samples_by_qid.get(q["id"], [])}
+                traces = [r for k in c.get("sample_ks", []) if (r := extract_reasoning(texts.get(k, "")))]
+                reasoning = rng.choice(traces) if traces else None
+            # open answers: the class's representative span (a random member, Appendix A.1); MC: the option
+            completion = fmt.completion(q, c["index"], reasoning=reasoning, label=label, answer=c.get("answer"))
+            if fmt.chat:
+                prompt = fmt.messages(q, ud=True, labels=binner.labels)
+                completion = [{"role": "assistant", "content": completion}]
+            else:
+                prompt = fmt.prompt(q, tok, ud=True, labels=binner.labels)
+            out.append({"qid": q["id"], "prompt": prompt, "completion": completion, "correct": bool(c["correct"]),
+                        "f": c["f"], "p": p, "bin": b, "label": label, "index": c["index"]})
+    return out

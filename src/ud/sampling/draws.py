@@ -1,0 +1,70 @@
+"""Samples drawn at inference (semantic clustering's K, P(True)'s brainstormed ideas), the same way for both stages.
+
+Sampling estimators (free, choices) draw them through the unit cache under the split's sampling definition, so on
+the test split the first sample.n are sample@test's own. For `exact`, whose answers are the listed options, a
+sample is a categorical draw from the question's exact option distribution -- the distribution `choices` samples
+from (exact is its N -> infinity limit at the same temperature) -- so K samples cost the one prefill that computes
+it, not K decoded rows: the exact records come through the same unit cache (on the test split, sample@test's own),
+and draw k of question q uses its own seed, stable_seed(seed, q, k), as a decoded draw would.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ud.data.prompts import Format
+from ud.engines.base import Backend, stable_seed
+from ud.sampling.estimators import draw_unit, inference_samples, unit_drawer
+from ud.sampling.units import ChunkStore, definition, definition_hash, run_units
+
+
+def from_exact(record: dict, k: int, seed: int) -> list[dict]:
+    """k sample records (the fields of a decoded draw) drawn from an exact record's option probabilities."""
+    probs = np.asarray(record["probs"], dtype=np.float64)
+    cdf = np.cumsum(probs)
+    out = []
+    for j in range(k):
+        s = stable_seed(seed, record["qid"], j)
+        i = min(int(np.searchsorted(cdf, np.random.default_rng(s).random() * cdf[-1], side="right")), len(probs) - 1)
+        out.append({"qid": record["qid"], "k": j, "seed": s, "text": record["texts"][i],
+                    "n_tokens": record["n_tokens"][i], "logprob_sum": record["logprob_sums"][i],
+                    "logprob_mean": record["logprob_means"][i], "finish": "stop"})
+    return out
+
+
+def samples(backend: Backend, fmt: Format, questions: list[dict], k: int, cache: Path, model, prompt, seed: int,
+            sample, revision: str | None, progress=None) -> tuple[dict[str, list[dict]], float | None]:
+    """k samples per question under the run's sampling definition (the params sections model, prompt, sample and
+    the run seed), through the unit cache folder `cache` (data/cache/samples/<set>). Returns (samples by question
+    id, compute seconds per sample, None when unknown). With the exact estimator `backend` must score
+    (build_backend(..., scoring=True))."""
+    s = sample
+    spec = definition(model, revision, prompt, seed, backend.name, s, adaptive=False)
+    store = ChunkStore(Path(cache) / definition_hash(spec), spec)
+    if s.estimator != "exact":
+        return inference_samples(backend, fmt, questions, k, store, seed, s, s.estimator, progress=progress)
+    run = run_units(questions, [fmt.prompt(q, backend.tok) for q in questions], 1, s.chunk, s.block, store,
+                    unit_drawer(model, prompt, s, seed, backend), per_question=True, progress=progress)
+    by_q = {r["qid"]: from_exact(r, k, seed) for r in run.records}
+    per_sample = (run.compute_seconds / (len(questions) * k) if run.compute_seconds is not None and questions and k
+                  else None)
+    return by_q, per_sample
+
+
+def timed(backend: Backend, fmt: Format, questions: list[dict], k: int, sample, seed: int) -> tuple[float, float]:
+    """(seconds, generated tokens) per sample for k fresh samples of each question (params section `sample`),
+    without the cache: the cost an answer pays at inference."""
+    s = sample
+    t0 = time.perf_counter()
+    drawn = []
+    for i in range(0, len(questions), s.chunk):
+        batch = questions[i:i + s.chunk]
+        exact = s.estimator == "exact"  # one record per question: its k draws come from the option distribution
+        records = draw_unit(backend, fmt, batch, [0] if exact else list(range(k)), s.estimator, seed, s.temperature,
+                            s.top_p, s.max_new_tokens, s.exact_score)
+        drawn += [d for r in records for d in from_exact(r, k, seed)] if exact else records
+    n = max(1, len(questions) * k)
+    return (time.perf_counter() - t0) / n, sum(r["n_tokens"] for r in drawn) / n

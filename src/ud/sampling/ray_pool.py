@@ -1,0 +1,93 @@
+"""Sampling units spread over Ray actors (`sample.workers > 1`): on this machine's cores, or on a cluster.
+
+Each actor builds its own backend once (from a picklable factory) and computes whole units; the driver
+(ud.sampling.units.run_units) commits every unit to the cache as it arrives and assembles the file in question order.
+A unit's records depend only on its inputs -- its questions, its sample indices and their seeds, its batch shape --
+so the sample file is byte-identical for 1, 2 or 4 workers, and a killed run redoes only the units in flight.
+
+`RAY_ADDRESS` (e.g. ray://head:10001 or auto) joins an existing cluster; otherwise a local Ray is started with
+this machine's cores. Ray is an extra: pip install '.[ray]'.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+
+from ud.errors import DataError
+
+
+def driver_view(model, *, scoring: bool):
+    """(engine name, tokenizer, model ref) for the process that hands out units: what the sample file's
+    definition and prompts need, without loading an engine there (on a GPU head node it would take a worker's GPU).
+    """
+    from transformers import AutoTokenizer
+
+    from ud.engines import models
+
+    if model.backend == "openai" and not scoring:
+        raise DataError("sample.workers > 1 spreads local engines over Ray workers; an OpenAI-compatible server "
+                        "batches requests itself: use sample.workers: 1 with model.backend: openai")
+    ref = models.ensure_local(models.resolve(model.id))
+    return ("hf" if scoring else model.backend), AutoTokenizer.from_pretrained(ref.load_from), ref
+
+
+def start_ray(ray, workers: int, threads: int) -> None:
+    """Join the cluster named by RAY_ADDRESS, or start a local Ray with enough CPUs for `workers` x `threads`
+    (at least this machine's cores); nothing if Ray is already up in this process."""
+    if ray.is_initialized():
+        return
+    if os.environ.get("RAY_ADDRESS"):
+        ray.init(log_to_driver=False)
+    else:
+        ray.init(num_cpus=max(os.cpu_count() or 1, workers * threads), include_dashboard=False, log_to_driver=False)
+
+
+class _Worker:
+    """Holds one backend; torch threads capped so that the workers together do not oversubscribe the cores."""
+
+    def __init__(self, factory: Callable[[], Callable], threads: int):
+        import torch
+
+        torch.set_num_threads(threads)
+        self.compute = factory()
+
+    def run(self, index: int, questions: list[dict], ks: list[int]) -> tuple[int, list[dict], float]:
+        t = time.perf_counter()
+        records = self.compute(questions, ks)
+        return index, records, time.perf_counter() - t
+
+
+class RayPool:
+    """map(tasks) -> (task index, records, seconds) as units finish, over `workers` Ray actors.
+
+    factory() -> compute(questions, ks): called once inside each actor (it loads the model there).
+    threads: torch threads per actor (default: this machine's cores // workers, at least 1); each actor reserves
+    that many Ray CPUs, or `gpus` GPUs each when given.
+    """
+
+    def __init__(self, factory: Callable[[], Callable], workers: int, threads: int | None = None,
+                 gpus: float = 0):
+        try:
+            import ray
+        except ImportError as e:
+            raise DataError("sample.workers > 1 runs on Ray: pip install '.[ray]' (or ray)") from e
+        if workers < 1:
+            raise DataError(f"sample.workers={workers}: must be >= 1")
+        self.ray = ray
+        self.threads = threads or max(1, (os.cpu_count() or 1) // workers)
+        start_ray(ray, workers, self.threads)
+        actor = ray.remote(num_cpus=self.threads, num_gpus=gpus)(_Worker)
+        self.actors = [actor.remote(factory, self.threads) for _ in range(workers)]
+
+    def map(self, tasks: list[tuple[list[dict], list[int]]]) -> Iterator[tuple[int, list[dict], float]]:
+        from ray.util import ActorPool
+
+        pool = ActorPool(self.actors)
+        yield from pool.map_unordered(lambda a, t: a.run.remote(t[0], *t[1]), list(enumerate(tasks)))
+
+    def close(self) -> None:
+        for a in self.actors:
+            self.ray.kill(a)
+        self.actors = []

@@ -1,0 +1,19 @@
+"""Stage baselines: every baseline of the paper, as one name to run (`dvc repro baselines`).
+
+Each baseline is its own stage (prompting, greedy_*, lexical, pik, ptrue, semantic), so a change to one reruns only
+that one; this stage depends on all of their answer records and prints how each did on the test split."""
+
+from ud import io, paths, stage
+
+BASELINES = ("prompting", "lexical", "pik", "ptrue", "semantic")
+
+
+def main(p):
+    for method in BASELINES:
+        records = [r for r in io.read_jsonl(paths.eval_file(method)) if r["set"] == "test"]
+        right = sum(bool(r["correct"]) for r in records)
+        print(f"{method}: {len(records)} answers on the test split, {right} right")
+
+
+if __name__ == "__main__":
+    stage.run(main)
