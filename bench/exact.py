@@ -1,5 +1,5 @@
 """Exact-estimator benchmark: the option probabilities from one prefill of the prompt with the options scored as a
-batch from its KV cache (ud's exact_record) against the way it used to be done -- the prompt copied once per option
+batch from its KV cache (ud's exact_record) against the naive way -- the prompt copied once per option
 into a right-padded batch and a full-vocabulary log-softmax taken at every position -- in one process, same prompts.
 
     python bench/exact.py                                   # default model, 16 ARC-Easy questions, 3 repeats

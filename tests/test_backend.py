@@ -95,8 +95,8 @@ def test_exact_scores_sum_and_mean(tiny, questions):
 
 def test_a_row_stopped_by_a_stop_string_is_not_charged_the_padding(tagged_model_dir, questions):
     """pad == EOS (the tiny tokenizer, like models without a pad token): HF pads a row that stopped on a stop string
-    while others go on; that padding used to be counted as a generated EOS with its log-prob, so n_tokens and the
-    lexical score depended on which questions shared the batch."""
+    while others go on; that padding must not count as a generated EOS with its log-prob, or n_tokens and the
+    lexical score would depend on which questions share the batch."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(tagged_model_dir)
