@@ -1,6 +1,6 @@
 """Stage sample: the estimator's draws for one split -> data/samples/<split>.jsonl.gz (+ .meta.json).
 
-Work goes through the resumable unit cache in data/cache/samples/<split>/<definition hash>/ (ud.sampling.units): a killed
+Work goes through the resumable unit cache in data/cache/samples/<split>/<definition hash>/ (ud.sampling.draws): a killed
 run resumes, a larger sample.n tops up, and the final file is assembled from it. The final file is a persistent DVC
 output: when the cache is missing (a fresh clone after `dvc pull`), the cache is seeded from it.
 Usage: python stages/sample.py {calibration|test}
@@ -17,8 +17,9 @@ from ud.data.prompts import Format
 from ud.engines.registry import build_backend
 from ud.errors import DataError
 from ud.method.normalize import grade
+from ud.sampling.draws import draw
 from ud.sampling.estimators import unit_drawer
-from ud.sampling.units import AdaptiveStop, ChunkStore, definition, definition_hash, import_previous, run_units
+from ud.sampling.units import AdaptiveStop, definition, definition_hash
 
 
 def adaptive_rule(a) -> AdaptiveStop:
@@ -63,10 +64,7 @@ def main(p, split: str):
         work = {"compute": unit_drawer(p.model, p.prompt, s, p.seed, backend)}
     spec = definition(p.model, ref.revision, p.prompt, p.seed, engine, s)
     key = definition_hash(spec)
-    store = ChunkStore(paths.SAMPLE_CACHE / split / key, spec)
     prompts = [fmt.prompt(q, tok) for q in qs]
-    import_previous(store, paths.samples_file(split), paths.samples_meta(split), key, qs, prompts, s.chunk, s.block,
-                    exact)
     adaptive = adaptive_rule(s.adaptive) if s.adaptive.enabled and not exact else None
     equivalence = p.normalize.equivalence
 
@@ -78,9 +76,9 @@ def main(p, split: str):
         dt = time.perf_counter() - t0
         bar.set_postfix(new_samples_per_s=f"{computed / dt:.1f}" if dt else "-")
 
-    run = run_units(qs, prompts, n, s.chunk, s.block, store, per_question=exact,
-                    answer_of=lambda q, r: grade(r["text"], q, fmt.tagged, equivalence)[0], adaptive=adaptive,
-                    progress=progress, **work)
+    run = draw(qs, prompts, n, paths.SAMPLE_CACHE / split, spec, chunk=s.chunk, block=s.block, per_question=exact,
+               answer_of=lambda q, r: grade(r["text"], q, fmt.tagged, equivalence)[0], adaptive=adaptive,
+               progress=progress, previous=(paths.samples_file(split), paths.samples_meta(split)), **work)
     bar.close()
     io.write_jsonl(paths.samples_file(split), run.records)
     tokens = sum(r["n_tokens"] if isinstance(r["n_tokens"], int) else sum(r["n_tokens"]) for r in run.records)
@@ -94,7 +92,7 @@ def main(p, split: str):
         "backend": engine, "workers": s.workers, "versions": io.versions(),
         "prompt": {**p.prompt.model_dump(), "example": prompts[0] if prompts else None},
         "generation": {k: spec["sample"][k] for k in ("temperature", "top_p", "max_new_tokens")}, "seed": p.seed,
-        "definition_hash": key, "cache": str(store.root), "generated_tokens": tokens,
+        "definition_hash": key, "cache": str(paths.SAMPLE_CACHE / split / key), "generated_tokens": tokens,
     }
     io.write_json(paths.samples_meta(split), meta)
     # what this run did (machine, cache hits, seconds) is not part of the result: timings/sample@<split>.json

@@ -6,7 +6,7 @@ from ud.data.prompts import Format
 from ud.engines.base import stable_seed
 from ud.engines.hf import HFBackend
 from ud.engines.trie import TokenTrie
-from ud.sampling.estimators import draw, exact_record, option_trie
+from ud.sampling.estimators import draw_unit, exact_record, option_trie
 
 
 def test_trie_allows_prefix_options_and_terminates():
@@ -24,7 +24,7 @@ def test_constrained_samples_are_always_options(tiny, questions):
     model, tok = tiny
     b = HFBackend(model, tok)
     fmt = Format("qa", "text")
-    recs = list(draw(b, fmt, questions[:3], "choices", 8, seed=0))
+    recs = draw_unit(b, fmt, questions[:3], list(range(8)), "choices", seed=0)
     assert len(recs) == 24
     for r in recs:
         q = next(q for q in questions if q["id"] == r["qid"])
@@ -53,8 +53,8 @@ def test_same_seed_same_samples_regardless_of_order(tiny, questions):
     model, tok = tiny
     b = HFBackend(model, tok)
     fmt = Format("qa")
-    a = list(draw(b, fmt, questions[:2], "choices", 5, seed=3))
-    r = list(draw(b, fmt, questions[:2][::-1], "choices", 5, seed=3))
+    a = draw_unit(b, fmt, questions[:2], list(range(5)), "choices", seed=3)
+    r = draw_unit(b, fmt, questions[:2][::-1], list(range(5)), "choices", seed=3)
     key = lambda x: (x["qid"], x["k"])  # noqa: E731
     assert sorted(a, key=key) == sorted(r, key=key)
     assert stable_seed(3, "toy/0") == stable_seed(3, "toy/0") != stable_seed(4, "toy/0")

@@ -131,7 +131,7 @@ def test_pairwise_equivalence_merges_what_keys_keep_apart():
 
 def test_distill_calibrates_claims_and_labels_sft_targets():
     fake = FakeBackend([DOC], 8)
-    records = claims.draw(fake, [DOC], 8, seed=0)
+    records = claims.unit_drawer(fake, 0)([DOC], list(range(8)))
     assert [r["k"] for r in records] == list(range(8)) and sorted(fake.served) == list(range(8))
     res = claims.distill([DOC], records, ClaimEquivalence(), bins=5, sets=3, seed=0)
     s = res["summary"]
@@ -151,16 +151,21 @@ def test_distill_calibrates_claims_and_labels_sft_targets():
         assert "Each confidence is one of: very low, low, medium, high, very high." in ex["prompt"][0]["content"]
 
 
-def test_draw_resumes_from_done_records_and_reports_fresh_chunks():
+def test_claims_draw_through_the_unit_cache_and_resume(tmp_path):
+    from ud.sampling.draws import draw
+
     docs = [DOC, dict(DOC, id="d2")]
     fake = FakeBackend(docs, 4)
-    first = claims.draw(fake, docs, 4, seed=0, chunk=1)
-    done = {(r["qid"], r["k"]): r for r in first if r["qid"] == "d1" or r["k"] < 2}
+    prompts = [claims.prompt(d) for d in docs]
+    first = draw(docs, prompts, 4, tmp_path, {"claims": 1}, chunk=1, block=4, compute=claims.unit_drawer(fake, 0))
+    assert first.units_computed == 2 and [(r["qid"], r["k"]) for r in first.records][:2] == [("d1", 0), ("d1", 1)]
+    next(tmp_path.glob("*/c00001-b000.jsonl")).unlink()  # d2's unit lost, as in a killed run
     fake.served.clear()
-    chunks = []
-    again = claims.draw(fake, docs, 4, seed=0, chunk=1, done=done, on_chunk=chunks.append)
-    assert again == first and sorted(fake.served) == [2, 3]  # only d2's samples 2, 3 were drawn
-    assert [[(r["qid"], r["k"]) for r in c] for c in chunks] == [[("d2", 2), ("d2", 3)]]
+    again = draw(docs, prompts, 4, tmp_path, {"claims": 1}, chunk=1, block=4, compute=claims.unit_drawer(fake, 0))
+    assert again.records == first.records and (again.units_cached, again.units_computed) == (1, 1)
+    assert sorted(fake.served) == [0, 1, 2, 3]  # only d2's samples were drawn again
+    other = draw(docs, prompts, 4, tmp_path, {"claims": 2}, chunk=1, block=4, compute=claims.unit_drawer(fake, 0))
+    assert other.units_cached == 0  # another definition never reads this one's units
 
 
 def test_score_and_metrics_per_claim():
@@ -183,8 +188,8 @@ def test_real_sampler_draws_reproducible_claim_samples(tiny):
 
     backend = HFBackend(model, tok, chat=False)
     docs = [DOC, dict(DOC, id="d2", document="Another short document.")]
-    a = claims.draw(backend, docs, 3, seed=1, max_new_tokens=12, chunk=2)
-    b = claims.draw(backend, docs[::-1], 3, seed=1, max_new_tokens=12, chunk=1)
+    a = claims.unit_drawer(backend, 1, max_new_tokens=12)(docs, [0, 1, 2])
+    b = [r for d in docs[::-1] for r in claims.unit_drawer(backend, 1, max_new_tokens=12)([d], [0, 1, 2])]
     key = lambda rs: sorted((r["qid"], r["k"], r["text"]) for r in rs)  # noqa: E731
     assert key(a) == key(b)  # a sample depends on its seed, not on batching or order
     res = claims.distill(docs, a, ClaimEquivalence())
@@ -193,7 +198,7 @@ def test_real_sampler_draws_reproducible_claim_samples(tiny):
     assert res["summary"]["invalid_samples"] == invalid and len(res["examples"]) == 6 - invalid
 
 
-def test_pipeline_distill_writes_resumes_and_refuses_other_settings(tmp_path, monkeypatch):
+def test_pipeline_distill_writes_resumes_and_keeps_other_settings_apart(tmp_path, monkeypatch):
     from ud.method import claims_run as stage
 
     docs_path = tmp_path / "docs.jsonl"
@@ -214,21 +219,17 @@ def test_pipeline_distill_writes_resumes_and_refuses_other_settings(tmp_path, mo
     assert {p.name for p in out.iterdir()} >= {"samples.jsonl", "samples.meta.json", "claims.jsonl",
                                                 "calibrator.json", "binner.json", "sft.jsonl", "summary.json"}
     Calibrator.from_json(io.read_json(out / "calibrator.json"))  # JSON, not pickle
-    # a run killed mid-write: the cut line is dropped and only that sample is drawn again
-    lines = (out / "samples.jsonl").read_text().splitlines()
-    (out / "samples.jsonl").write_text("\n".join(lines[:5]) + "\n" + lines[5][:10])
-    s2 = stage.distill(str(docs_path), str(out), **kw)
-    assert s2["reused_samples"] == 5 and sorted(fakes[-1].served) == [5, 6, 7]
+    s2 = stage.distill(str(docs_path), str(out), **kw)  # a rerun draws nothing
+    assert s2["reused_samples"] == 8 and fakes[-1].served == []
     assert {k: v for k, v in s2.items() if k != "reused_samples"} == \
         {k: v for k, v in s1.items() if k != "reused_samples"}
+    [unit] = (out / "cache").glob("*/c00000-b000.jsonl")  # a unit cut mid-write by a kill: found and drawn again
+    unit.write_bytes(unit.read_bytes()[:50])
+    s3 = stage.distill(str(docs_path), str(out), **kw)
+    assert s3["reused_samples"] == 0 and sorted(fakes[-1].served) == list(range(8))
     assert [json.loads(line)["k"] for line in (out / "samples.jsonl").read_text().splitlines()] == list(range(8))
-    # an unreadable line that is not the last is damage: reported, never silently dropped
-    lines = (out / "samples.jsonl").read_text().splitlines()
-    (out / "samples.jsonl").write_text("\n".join(lines[:3] + [lines[3][:10]] + lines[4:]) + "\n")
-    with pytest.raises(DataError, match="samples.jsonl:4: not valid JSON"):
-        stage.distill(str(docs_path), str(out), **kw)
-    with pytest.raises(DataError, match="other settings"):
-        stage.distill(str(docs_path), str(out), **dict(kw, temperature=0.7))
+    s4 = stage.distill(str(docs_path), str(out), **dict(kw, temperature=0.7))  # other settings: their own units
+    assert s4["reused_samples"] == 0 and len(list((out / "cache").iterdir())) == 2
 
 
 def test_documents_need_text(tmp_path):

@@ -270,35 +270,20 @@ def metrics(method: str, scored: list[dict], binner) -> tuple[dict, list[dict]]:
 
 
 # ---- the whole procedure ------------------------------------------------------------------------------------------
-def draw(backend, docs: list[dict], n: int, seed: int, *, max_claims: int = 5, temperature: float = 1.0,
-         top_p: float = 1.0, max_new_tokens: int = 256, chunk: int = 4, done: dict | None = None,
-         on_chunk: Callable[[list[dict]], None] | None = None, progress=None) -> list[dict]:
-    """Sample records {qid, k, seed, text, n_tokens, finish} for k < n of every document (the shared-prefix
-    sampler; sample k of a document depends on its seed only). `done` maps (qid, k) -> an earlier record
-    (kept); `on_chunk` receives each chunk's new records as soon as they exist (so a killed run loses one chunk)."""
+def unit_drawer(backend, seed: int, *, max_claims: int = 5, temperature: float = 1.0, top_p: float = 1.0,
+                max_new_tokens: int = 256):
+    """compute(docs, ks) -> sample records {qid, k, seed, text, n_tokens, finish} for the samples ks of every
+    document (the shared-prefix sampler; sample k of a document depends on its seed only): what one unit of
+    ud.sampling.draws.draw computes for multi-claim outputs."""
     from ud.engines.base import SampleRequest, stable_seed
 
-    done = done or {}
-    out = []
-    for c0 in range(0, len(docs), chunk):
-        batch = docs[c0:c0 + chunk]
-        todo = [(d, [k for k in range(n) if (d["id"], k) not in done]) for d in batch]
+    def compute(docs: list[dict], ks: list[int]) -> list[dict]:
         requests = [SampleRequest(render(backend, prompt(d, max_claims)), [stable_seed(seed, d["id"], k) for k in ks])
-                    for d, ks in todo if ks]
-        gens = iter(backend.sample(requests, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens)
-                    if requests else [])
-        fresh = []
-        for (d, ks), req in zip([t for t in todo if t[1]], requests):
-            for k, s, g in zip(ks, req.seeds, next(gens)):
-                fresh.append({"qid": d["id"], "k": k, "seed": s, "text": g.text, "n_tokens": g.n_tokens,
-                              "finish": g.finish})
-        if fresh and on_chunk is not None:
-            on_chunk(fresh)
-        new = {(r["qid"], r["k"]): r for r in fresh}
-        out.extend(done.get((d["id"], k)) or new[(d["id"], k)] for d in batch for k in range(n))
-        if progress is not None:
-            progress(len(batch))
-    return out
+                    for d in docs]
+        gens = backend.sample(requests, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens)
+        return [{"qid": d["id"], "k": k, "seed": s, "text": g.text, "n_tokens": g.n_tokens, "finish": g.finish}
+                for d, req, gs in zip(docs, requests, gens) for k, s, g in zip(ks, req.seeds, gs)]
+    return compute
 
 
 def distill(docs: list[dict], records: list[dict], equivalence: ClaimEquivalence, *, calibrate: str = "isotonic",

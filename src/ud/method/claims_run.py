@@ -1,8 +1,9 @@
 """Multi-claim uncertainty distillation (Appendix A.2) over a folder: `ud claims distill | train | evaluate`.
 
 OUT/ (one folder per run):
-  samples.jsonl     {qid, k, seed, text, n_tokens, finish}, appended chunk by chunk: a killed run resumes from it
-  samples.meta.json what decides a sample (model, seed, prompt, generation settings); a mismatch is an error
+  samples.jsonl     {qid, k, seed, text, n_tokens, finish}: every document's samples
+  samples.meta.json what decides a sample (model, seed, prompt, generation settings)
+  cache/            the unit cache of the draws (ud.sampling.draws), keyed by that definition: a killed run resumes
   judge.jsonl       LLM-judge decisions (--cluster judge), appended as made: a rerun asks only new pairs
   claims.jsonl      per document: claim clusters {key, text, count, f, correct, fact, sample_ks, surface_forms}
   calibrator.json binner.json sft.jsonl summary.json
@@ -12,7 +13,6 @@ OUT/ (one folder per run):
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -82,6 +82,7 @@ def distill(docs_path: str, out: str, *, model_id: str, n: int, seed: int, max_c
     from tqdm import tqdm
 
     from ud.method import claims
+    from ud.sampling.draws import draw
 
     docs = load_documents(docs_path)
     out_dir = Path(out)
@@ -90,26 +91,17 @@ def distill(docs_path: str, out: str, *, model_id: str, n: int, seed: int, max_c
     definition = {"model": model_id, "revision": ref.revision, "dtype": dtype, "seed": seed, "max_claims": max_claims,
                   "temperature": temperature, "top_p": top_p, "max_new_tokens": max_new_tokens,
                   "prompt": claims.PROMPT, "chat": backend.chat}
-    meta_path, samples_path = out_dir / "samples.meta.json", out_dir / "samples.jsonl"
-    done: dict = {}
-    if samples_path.exists():
-        old = io.read_json(meta_path) if meta_path.exists() else None
-        if old != definition:
-            raise DataError(f"{samples_path} was drawn under other settings ({meta_path}); use another OUT folder "
-                            "or delete it")
-        for r in io.read_appended_jsonl(samples_path):
-            done[(r["qid"], r["k"])] = r
-    io.write_json(meta_path, definition)
-
-    def append(recs):
-        with open(samples_path, "a", encoding="utf-8") as fh:
-            for r in recs:
-                fh.write(json.dumps(r, ensure_ascii=False) + "\n")
-
+    # through the unit cache (OUT/cache/<hash of the definition>/): a killed run resumes, other settings never mix
+    prompts = [claims.render(backend, claims.prompt(d, max_claims)) for d in docs]
+    compute = claims.unit_drawer(backend, seed, max_claims=max_claims, temperature=temperature, top_p=top_p,
+                                 max_new_tokens=max_new_tokens)
     with tqdm(total=len(docs), desc=f"claims sample (N={n})", unit="doc") as bar:
-        records = claims.draw(backend, docs, n, seed, max_claims=max_claims, temperature=temperature, top_p=top_p,
-                              max_new_tokens=max_new_tokens, chunk=chunk, done=done, on_chunk=append,
-                              progress=bar.update)
+        run = draw(docs, prompts, n, out_dir / "cache", definition, chunk=chunk, block=n, compute=compute,
+                   progress=lambda finished, computed: bar.update(finished))
+    records = run.records
+    samples_path = out_dir / "samples.jsonl"
+    io.write_jsonl(samples_path, records)
+    io.write_json(out_dir / "samples.meta.json", definition)
     eq = equivalence_from(normalizers, cluster, nli_model, judge_model=judge_model, prefilter=prefilter,
                           threshold=threshold, judge_cache=out_dir / "judge.jsonl")
     res = claims.distill(docs, records, eq, calibrate=calibrate, bins=bins, binning=binning, sets=sets,
@@ -118,7 +110,7 @@ def distill(docs_path: str, out: str, *, model_id: str, n: int, seed: int, max_c
     io.write_json(out_dir / "calibrator.json", res["calibrator"].to_json())
     io.write_json(out_dir / "binner.json", res["binner"].to_json())
     io.write_jsonl(out_dir / "sft.jsonl", res["examples"])
-    summary = dict(res["summary"], reused_samples=len(done), model=model_id, n=n)
+    summary = dict(res["summary"], reused_samples=run.cached, model=model_id, n=n)
     io.write_json(out_dir / "summary.json", summary)
     print(f"claims distill: {summary}")
     if summary["samples"] and summary["invalid_rate"] == 1.0:

@@ -1,6 +1,10 @@
-"""Samples drawn at inference (semantic clustering's K, P(True)'s brainstormed ideas), the same way for both stages.
+"""The one door every draw goes through: `draw` cuts questions x sample indices into units, serves what the cache
+holds, computes the rest (in this process or on a pool of workers) and commits each unit as it finishes. The
+sample stage, the samples drawn at inference (`samples`: semantic clustering's K, P(True)'s brainstormed ideas) and
+multi-claim sampling all call it; only what a unit computes differs (ud.sampling.estimators.unit_drawer, or the
+claims sampler).
 
-Sampling estimators (free, choices) draw them through the unit cache under the split's sampling definition, so on
+At inference, sampling estimators (free, choices) draw them through the unit cache under the split's sampling definition, so on
 the test split the first sample.n are sample@test's own. For `exact`, whose answers are the listed options, a
 sample is a categorical draw from the question's exact option distribution -- the distribution `choices` samples
 from (exact is its N -> infinity limit at the same temperature) -- so K samples cost the one prefill that computes
@@ -17,8 +21,32 @@ import numpy as np
 
 from ud.data.prompts import Format
 from ud.engines.base import Backend, stable_seed
-from ud.sampling.estimators import draw_unit, inference_samples, unit_drawer
-from ud.sampling.units import ChunkStore, definition, definition_hash, run_units
+from ud.sampling.estimators import draw_unit, unit_drawer
+from ud.sampling.units import (
+    AdaptiveStop,
+    ChunkStore,
+    SampleRun,
+    definition,
+    definition_hash,
+    import_previous,
+    run_units,
+)
+
+
+def draw(questions: list[dict], prompts: list[str], n: int, cache: Path, spec: dict, *, chunk: int, block: int,
+         compute=None, pool=None, per_question: bool = False, answer_of=None, adaptive: AdaptiveStop | None = None,
+         progress=None, previous: tuple[Path, Path] | None = None) -> SampleRun:
+    """Samples k < n of every question (one record per question when per_question), through the unit cache
+    cache/<hash of spec>/: `spec` is everything that defines a draw except n (ud.sampling.units.definition for the
+    pipeline's draws), so settings never share a folder. compute(questions, ks) -> records runs in this process;
+    pool (ray_pool.RayPool, ray_llm.RayDataLLMPool) runs units elsewhere. previous: (records file, meta file) of an
+    earlier final file drawn under the same spec, imported into an empty cache (a pulled `data/samples/`)."""
+    key = definition_hash(spec)
+    store = ChunkStore(Path(cache) / key, spec)
+    if previous is not None:
+        import_previous(store, previous[0], previous[1], key, questions, prompts, chunk, block, per_question)
+    return run_units(questions, prompts, n, chunk, block, store, compute, per_question=per_question,
+                     answer_of=answer_of, adaptive=adaptive, progress=progress, pool=pool)
 
 
 def from_exact(record: dict, k: int, seed: int) -> list[dict]:
@@ -42,15 +70,20 @@ def samples(backend: Backend, fmt: Format, questions: list[dict], k: int, cache:
     id, compute seconds per sample, None when unknown). With the exact estimator `backend` must score
     (build_backend(..., scoring=True))."""
     s = sample
+    exact = s.estimator == "exact"
     spec = definition(model, revision, prompt, seed, backend.name, s, adaptive=False)
-    store = ChunkStore(Path(cache) / definition_hash(spec), spec)
-    if s.estimator != "exact":
-        return inference_samples(backend, fmt, questions, k, store, seed, s, s.estimator, progress=progress)
-    run = run_units(questions, [fmt.prompt(q, backend.tok) for q in questions], 1, s.chunk, s.block, store,
-                    unit_drawer(model, prompt, s, seed, backend), per_question=True, progress=progress)
-    by_q = {r["qid"]: from_exact(r, k, seed) for r in run.records}
-    per_sample = (run.compute_seconds / (len(questions) * k) if run.compute_seconds is not None and questions and k
-                  else None)
+    run = draw(questions, [fmt.prompt(q, backend.tok) for q in questions], 1 if exact else k, Path(cache), spec,
+               chunk=s.chunk, block=s.block, compute=unit_drawer(model, prompt, s, seed, backend), per_question=exact,
+               progress=progress)
+    if exact:
+        by_q = {r["qid"]: from_exact(r, k, seed) for r in run.records}
+        drawn = len(questions) * k
+    else:
+        by_q = {}
+        for r in run.records:
+            by_q.setdefault(r["qid"], []).append(r)
+        drawn = len(questions) * -(-k // s.block) * s.block  # units are whole blocks
+    per_sample = run.compute_seconds / drawn if run.compute_seconds is not None and drawn else None
     return by_q, per_sample
 
 

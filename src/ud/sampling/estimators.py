@@ -65,14 +65,6 @@ def unit_drawer(model, prompt, sample, seed: int, backend: Backend | None = None
     return compute
 
 
-def draw(backend: Backend, fmt: Format, questions: list[dict], estimator: str, n: int, seed: int,
-         temperature: float = 1.0, top_p: float = 1.0, max_new_tokens: int = 256,
-         exact_score: str = "trie") -> list[dict]:
-    """n samples of every question in one unit, without a cache (tests, notebooks)."""
-    return draw_unit(backend, fmt, questions, [0] if estimator == "exact" else list(range(n)), estimator, seed,
-                     temperature, top_p, max_new_tokens, exact_score)
-
-
 def exact_record(backend: Backend, fmt: Format, q: dict, prompt: str, temperature: float = 1.0,
                  score: str = "trie") -> dict:
     """Each option's probability from the logits before each token of its trie path (one prefill of the prompt,
@@ -105,25 +97,3 @@ def exact_record(backend: Backend, fmt: Format, q: dict, prompt: str, temperatur
     return {"qid": q["id"], "k": 0, "seed": None, "probs": probs,
             "texts": [fmt.completion(q, i) for i in range(len(q["choices"]))],
             "logprob_sums": sums, "logprob_means": means, "n_tokens": lens}
-
-
-def inference_samples(backend: Backend, fmt: Format, questions: list[dict], k: int, store, seed: int, sample,
-                      estimator: str, progress=None) -> tuple[dict[str, list[dict]], float | None]:
-    """k samples per question drawn at inference (semantic clustering, P(True)'s brainstorm) through the unit cache
-    `store` (a ChunkStore keyed by the draw's definition, so methods drawing the same samples share them, and on the
-    test split they are sample@test's own). `sample`: the sample params section. Returns (samples by question id,
-    seconds per drawn sample as recorded by the units, None when unknown)."""
-    from ud.sampling.units import run_units
-
-    def compute(batch, ks):
-        return draw_unit(backend, fmt, batch, ks, estimator, seed, sample.temperature, sample.top_p,
-                         sample.max_new_tokens)
-
-    run = run_units(questions, [fmt.prompt(q, backend.tok) for q in questions], k, sample.chunk, sample.block, store,
-                    compute, progress=progress)
-    by_q: dict[str, list[dict]] = {}
-    for r in run.records:
-        by_q.setdefault(r["qid"], []).append(r)
-    drawn = len(questions) * -(-k // sample.block) * sample.block  # units are whole blocks
-    per_sample = run.compute_seconds / drawn if run.compute_seconds is not None and drawn else None
-    return by_q, per_sample
