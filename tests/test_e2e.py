@@ -40,7 +40,7 @@ def _ran(output: str) -> set[str]:
 def make_project(tmp: Path, model_dir: str, dataset: str, **overrides) -> Path:
     proj = tmp / "proj"
     proj.mkdir()
-    for item in ("dvc.yaml", "stages", "src", "configs"):
+    for item in ("dvc.yaml", "stages", "src", "configs", ".gitignore"):
         src = ROOT / item
         (shutil.copytree if src.is_dir() else shutil.copy)(src, proj / item)
     p = yaml.safe_load((ROOT / "params.yaml").read_text())
@@ -79,7 +79,7 @@ def _metrics(proj: Path, method: str) -> dict:
 
 ALL_STAGES = {"prepare", "sample@calibration", "sample@test", "normalize@calibration", "normalize@test", "calibrate",
               "annotate", "train", "evaluate", "prompting", "greedy_calibration", "greedy_eval", "lexical", "pik",
-              "ptrue", "semantic", "metrics"}
+              "ptrue", "semantic", "baselines", "metrics"}
 METHODS = ("ud", "teacher", "prompting", "lexical", "ptrue", "pik", "semantic")
 
 
@@ -150,6 +150,10 @@ def test_choices_pipeline_reruns_only_what_changed(tmp_path, tiny_model_dir, toy
     assert _ran(_run(["dvc", "repro"], proj).stdout) == set()
     _run(["git", "add", "-A"], proj)
     _run(["git", "commit", "-qm", "run"], proj)
+    assert json.loads((proj / "timings/evaluate.json").read_text())["per_answer"]["test"] > 0  # seconds: kept apart
+    # every stage run again changes no result: no output holds seconds, so dvc.lock and metrics/ stay as committed
+    assert _ran(_run(["dvc", "repro", "-f"], proj).stdout) == ALL_STAGES
+    assert _run(["git", "status", "--porcelain"], proj).stdout == ""
 
     # a sweep reruns exactly the stages whose work depends on the knob
     out = _run(["dvc", "exp", "run", "-S", "bins=3"], proj).stdout
@@ -230,8 +234,8 @@ def test_killed_sample_stage_resumes_and_raising_n_tops_up(tmp_path, tiny_model_
     done = len(units())
     assert 1 <= done < 8 * 6, done  # 8 questions x 6 blocks of 1
     _run(["dvc", "repro", "sample@calibration"], proj)
-    meta = json.loads((proj / "data/samples/calibration.meta.json").read_text())
-    assert meta["units"]["from_cache"] >= done and meta["units"]["computed"] + meta["units"]["from_cache"] == 48
+    run = json.loads((proj / "timings/sample@calibration.json").read_text())  # what this run did
+    assert run["units"]["from_cache"] >= done and run["units"]["computed"] + run["units"]["from_cache"] == 48
     samples = proj / "data/samples/calibration.jsonl.gz"
     resumed = _sha(samples)
     fresh_start(proj)
@@ -242,8 +246,8 @@ def test_killed_sample_stage_resumes_and_raising_n_tops_up(tmp_path, tiny_model_
     p["sample"]["n"] = 9
     (proj / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
     _run(["dvc", "repro", "sample@calibration"], proj)
-    meta = json.loads((proj / "data/samples/calibration.meta.json").read_text())
-    assert meta["units"] == {"computed": 8 * 3, "from_cache": 48, "redone": []}
+    run = json.loads((proj / "timings/sample@calibration.json").read_text())  # what this run did
+    assert run["units"] == {"computed": 8 * 3, "from_cache": 48, "redone": []}
     topped = _sha(samples)
     fresh_start(proj)
     _run(["dvc", "repro", "-f", "sample@calibration"], proj)
@@ -254,8 +258,8 @@ def test_killed_sample_stage_resumes_and_raising_n_tops_up(tmp_path, tiny_model_
     p["sample"]["n"] = 10
     (proj / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
     _run(["dvc", "repro", "sample@calibration"], proj)
-    meta = json.loads((proj / "data/samples/calibration.meta.json").read_text())
-    assert meta["units"] == {"computed": 8, "from_cache": 72, "redone": []}
+    run = json.loads((proj / "timings/sample@calibration.json").read_text())  # what this run did
+    assert run["units"] == {"computed": 8, "from_cache": 72, "redone": []}
 
 
 def fresh_start(proj: Path) -> None:

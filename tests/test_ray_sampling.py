@@ -38,7 +38,8 @@ def test_one_two_and_four_workers_write_the_same_sample_file(tmp_path, tiny_mode
         _set_workers(proj, workers)
         _run([sys.executable, "stages/sample.py", "calibration"], proj)
         meta = json.loads((proj / "data/samples/calibration.meta.json").read_text())
-        assert meta["workers"] == workers and meta["units"] == {"computed": 8, "from_cache": 0, "redone": []}
+        run = json.loads((proj / "timings/sample@calibration.json").read_text())
+        assert meta["workers"] == workers and run["units"] == {"computed": 8, "from_cache": 0, "redone": []}
         assert meta["samples"] == 8 * 6
         shas[workers] = _sha(samples)
     assert shas[1] == shas[2] == shas[4], shas
@@ -60,8 +61,8 @@ def test_killed_ray_run_resumes_to_the_same_bytes(tmp_path, tiny_model_dir, toy_
     done = len(units())
     assert 2 <= done < 8 * 6, done
     _run([sys.executable, "stages/sample.py", "calibration"], proj)
-    meta = json.loads((proj / "data/samples/calibration.meta.json").read_text())
-    assert meta["units"]["from_cache"] >= done and meta["units"]["computed"] + meta["units"]["from_cache"] == 48
+    run = json.loads((proj / "timings/sample@calibration.json").read_text())  # what this run did
+    assert run["units"]["from_cache"] >= done and run["units"]["computed"] + run["units"]["from_cache"] == 48
     resumed = _sha(proj / "data/samples/calibration.jsonl.gz")
     fresh_start(proj)
     _set_workers(proj, 1)
