@@ -113,3 +113,18 @@ def test_scoring_only_the_completion_positions_gives_the_same_loss(tiny_model_di
         trl_utils._use_triton = original
     assert out[True][0] == pytest.approx(out[False][0], abs=1e-6)
     assert torch.allclose(out[True][1], out[False][1], atol=1e-6)
+
+
+def test_adapter_config_is_written_the_same_whatever_the_hash_seed(tmp_path):
+    """The same adapter must be the same bytes on every run, or dvc.lock changes on every rerun."""
+    import json
+
+    from ud.method.train import stable_adapter_config
+
+    files = []
+    for i, modules in enumerate((["q_proj", "v_proj", "down_proj"], ["down_proj", "q_proj", "v_proj"])):
+        path = tmp_path / f"{i}.json"
+        path.write_text(json.dumps({"target_modules": modules, "r": 16}))
+        stable_adapter_config(path)
+        files.append(path.read_bytes())
+    assert files[0] == files[1] and json.loads(files[0])["target_modules"] == ["down_proj", "q_proj", "v_proj"]

@@ -139,6 +139,7 @@ def train(model_id: str, examples: list[dict], out_dir: str, cfg, seed: int, *, 
     trainer.save_model(str(tmp))
     if acc.is_main_process:
         (tmp / "training_args.bin").unlink(missing_ok=True)  # a pickle, and not needed to load the model
+        stable_adapter_config(tmp / "adapter_config.json")
         tok.save_pretrained(tmp)
         (tmp / "ud_model.json").write_text(json.dumps(meta, indent=1))
         if out.exists():
@@ -148,6 +149,16 @@ def train(model_id: str, examples: list[dict], out_dir: str, cfg, seed: int, *, 
     acc.wait_for_everyone()
     return meta
 
+
+def stable_adapter_config(path: Path) -> None:
+    """peft writes target_modules from a set, in an order that changes with the process's hash seed: the same
+    adapter would get another file (and another hash in dvc.lock) on every run. Sorted, it is the same every time."""
+    if not path.exists():
+        return
+    config = json.loads(path.read_text())
+    if isinstance(config.get("target_modules"), list):
+        config["target_modules"] = sorted(config["target_modules"])
+    path.write_text(json.dumps(config, indent=2, sort_keys=True))
 
 def example_length(e: dict, tok) -> int:
     if isinstance(e["prompt"], list):  # conversational: what TRL will tokenize
