@@ -3,7 +3,7 @@
     python bench/workers.py                          # SmolLM2-135M, ARC-Easy, choices estimator, N=20, 16 questions
     python bench/workers.py --workers 1 2 4 --questions 32
 
-Every configuration draws the same units (the stage's engine, ud.sampling.units.run_units, into a fresh cache) with the
+Every configuration draws the same units (through the one door, ud.sampling.draws.draw, into a fresh cache) with the
 cores split between workers (torch threads per worker = cores // workers); "in-process" is the default path without
 Ray, with all cores. Ratios against 1 Ray worker are what to read (machines are noisy). The last column is a hash
 of the draws: on CPU the torch thread count is part of the numerics (matmul blocking), so draws are identical for
@@ -27,14 +27,14 @@ from ud.engines.registry import build_backend
 from ud.params import Params
 from ud.sampling.estimators import unit_drawer
 from ud.sampling.ray_pool import RayPool
-from ud.sampling.units import ChunkStore, run_units
+from ud.sampling.draws import draw
 
 
 def run(qs, prompts, p, compute=None, pool=None) -> tuple[float, str]:
     with tempfile.TemporaryDirectory() as tmp:
-        store = ChunkStore(tmp, {})
         t0 = time.perf_counter()
-        r = run_units(qs, prompts, p.sample.n, p.sample.chunk, p.sample.block, store, compute, pool=pool)
+        r = draw(qs, prompts, p.sample.n, tmp, {}, chunk=p.sample.chunk, block=p.sample.block, compute=compute,
+                 pool=pool)
         wall = time.perf_counter() - t0
     digest = hashlib.sha256("\n".join(json.dumps(x, sort_keys=True) for x in r.records).encode()).hexdigest()
     return wall, digest[:12]
