@@ -25,9 +25,9 @@ from ud.data import sources
 from ud.data.prompts import Format
 from ud.engines.registry import build_backend
 from ud.params import Params
+from ud.sampling.draws import draw
 from ud.sampling.estimators import unit_drawer
 from ud.sampling.ray_pool import RayPool
-from ud.sampling.draws import draw
 
 
 def run(qs, prompts, p, compute=None, pool=None) -> tuple[float, str]:
