@@ -137,7 +137,7 @@ def profile(name: str, params: str = PARAMS):
     """Write params.yaml as the defaults (src/ud/params.py) with profiles/NAME.yaml's overlay put over them."""
     import yaml
 
-    from ud.params import compose, render
+    from ud.params import compose, render, validate
 
     src = Path("profiles") / f"{name}.yaml"
     if not src.exists():
@@ -149,9 +149,7 @@ def profile(name: str, params: str = PARAMS):
     lead = next((i for i, line in enumerate(lines) if not line.startswith("#")), len(lines))
     header = "\n".join(lines[:lead])  # the overlay's leading comment: what the profile is for
     data = compose(yaml.safe_load(text) or {})
-    from ud import params as params_module
-
-    _call(params_module.validate, data)  # before overwriting anything
+    _call(validate, data)  # before overwriting anything
     note = f"# Written by `ud profile {name}`: the defaults of src/ud/params.py with profiles/{name}.yaml over them."
     Path(params).write_text(render(data, f"{header}\n{note}" if header else note))
     typer.echo(f"{params} <- defaults + {src}. Run `dvc repro` (or `dvc exp run`) to use it.")
