@@ -41,9 +41,9 @@ def main() -> None:
         t0 = time.perf_counter()
         full = [ptrue.p_true(backend, [p])[0] for p in prompts]
         full_t.append((time.perf_counter() - t0) / len(prompts))
-        backend._prefix_memo = None  # the prefix's KV is computed inside the timed run, as in the stage
+        backend.forget_caches()  # the prefix's KV is computed inside the timed run, as in the stage
         t0 = time.perf_counter()
-        prefix = ptrue.prefix_ids(tok, ptrue.shots_text(shots))
+        prefix = ptrue.prefix_ids(backend, ptrue.shots_text(shots))
         shared = [s for i in range(0, len(prompts), args.batch_size)
                   for s in ptrue.p_true(backend, prompts[i:i + args.batch_size], prefix)]
         shared_t.append((time.perf_counter() - t0) / len(prompts))

@@ -26,7 +26,7 @@ from ud.data.prompts import Format
 from ud.engines.registry import build_backend
 from ud.params import Params
 from ud.sampling.draws import draw
-from ud.sampling.estimators import unit_drawer
+from ud.sampling.estimators import DrawSetting, unit_drawer
 from ud.sampling.ray_pool import RayPool
 
 
@@ -64,13 +64,13 @@ def main() -> None:
     print(f"{a.model}, {a.dataset}: {len(qs)} questions x N={a.n} (choices), units of {a.chunk} questions; "
           f"{cores} cores")
     torch.set_num_threads(cores)
-    wall, digest = run(qs, prompts, p, compute=unit_drawer(p.model, p.prompt, p.sample, p.seed, backend))
+    wall, digest = run(qs, prompts, p, compute=unit_drawer(DrawSetting(p.model, p.prompt, p.sample, p.seed), backend))
     rows = [("in-process", cores, wall, digest)]
     configs = [(w, max(1, cores // w)) for w in a.workers]
     if 1 in a.workers and cores > 1:
         configs.insert(1, (1, 1))
     for w, threads in configs:
-        pool = RayPool(partial(unit_drawer, p.model, p.prompt, p.sample, p.seed), w, threads)
+        pool = RayPool(partial(unit_drawer, DrawSetting(p.model, p.prompt, p.sample, p.seed)), w, threads)
         run(qs[: a.chunk * w], prompts[: a.chunk * w], p, pool=pool)  # warm up every actor (model load)
         wall, digest = run(qs, prompts, p, pool=pool)
         pool.close()

@@ -8,11 +8,12 @@ from ud.data.prompts import Format
 from ud.method.annotate import build_examples, taught
 from ud.method.binning import Binner
 from ud.method.calibrate import Calibrator, points
+from ud.records import ANSWER_SETS, SAMPLES
 
 
 def main(p):
     fmt = Format.from_params(p.prompt, p.annotate.instruction)
-    asets = list(io.read_jsonl(paths.answers_file("calibration")))
+    asets = ANSWER_SETS.read(paths.answers_file("calibration"))
     cal = Calibrator.from_json(io.read_json(paths.CALIBRATOR))
     f, _ = points(asets)
     pc = cal(f)
@@ -27,7 +28,7 @@ def main(p):
     qs = {q["id"]: q for q in paths.questions("calibration")}
     samples: dict[str, list[dict]] = defaultdict(list)
     if fmt.reasoning:
-        for rec in io.read_jsonl(paths.samples_file("calibration")):
+        for rec in SAMPLES.read(paths.samples_file("calibration")):
             samples[rec["qid"]].append(rec)
     tok = None
     if fmt.chat:  # the prompt is rendered with the model's chat template

@@ -3,14 +3,14 @@
 Each baseline is its own stage (prompting, greedy_*, lexical, pik, ptrue, semantic), so a change to one reruns only
 that one; this stage depends on all of their answer records and prints how each did on the test split."""
 
-from ud import io, paths, stage
-
-BASELINES = ("prompting", "lexical", "pik", "ptrue", "semantic")
+from ud import paths, stage
+from ud.baselines.registry import BASELINES
+from ud.records import ANSWERS
 
 
 def main(p):
     for method in BASELINES:
-        records = [r for r in io.read_jsonl(paths.eval_file(method)) if r["set"] == "test"]
+        records = [r for r in ANSWERS.read(paths.eval_file(method)) if r["set"] == "test"]
         right = sum(bool(r["correct"]) for r in records)
         print(f"{method}: {len(records)} answers on the test split, {right} right")
 

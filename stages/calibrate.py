@@ -4,10 +4,11 @@
 from ud import io, paths, stage
 from ud.method.calibrate import Calibrator, cross_fitted, points
 from ud.metrics.scores import auroc, ece
+from ud.records import ANSWER_SETS
 
 
 def main(p):
-    asets = list(io.read_jsonl(paths.answers_file("calibration")))
+    asets = ANSWER_SETS.read(paths.answers_file("calibration"))
     f, y = points(asets)
     cal = Calibrator(p.calibrate.method).fit(f, y)
     io.write_json(paths.CALIBRATOR, cal.to_json())

@@ -7,6 +7,7 @@ from ud.data.prompts import Format
 from ud.engines.registry import build_backend
 from ud.method.binning import Binner
 from ud.method.evaluate import predict
+from ud.records import ANSWERS
 
 
 def main(p):
@@ -22,7 +23,7 @@ def main(p):
                             desc=f"evaluate ud on {name}", equivalence=p.normalize.equivalence, binner=binner,
                             label_rule=e.label_rule)
         records += [dict(r, set=name) for r in preds]
-    io.write_jsonl(paths.eval_file("ud"), records)
+    ANSWERS.write(paths.eval_file("ud"), records)
     timings.write("evaluate", {"per_answer": clock.per_answer})
 
 

@@ -8,10 +8,11 @@ import sys
 import numpy as np
 from safetensors.numpy import save_file
 
-from ud import io, paths, stage, timings
+from ud import paths, stage, timings
 from ud.baselines.greedy import answer_questions
 from ud.data.prompts import Format
 from ud.engines.registry import build_backend
+from ud.records import GREEDY
 
 
 def main(p, part: str):
@@ -28,7 +29,7 @@ def main(p, part: str):
         records += [dict(r, set=name) for r in recs]
         feats.append(f)
         print(f"greedy {name}: {len(recs)} answers, accuracy {sum(r['correct'] for r in recs) / len(recs):.3f}")
-    io.write_jsonl(paths.greedy_file(part), records)
+    GREEDY.write(paths.greedy_file(part), records)
     save_file({"hidden": np.concatenate(feats).astype("float32")}, str(paths.features_file(part)))
     timings.write(f"greedy_{part}", {"per_answer": clock.per_answer})
 

@@ -3,13 +3,14 @@ the calibration split -> models/lexical_calibrator.json, data/eval/lexical.jsonl
 
 from ud import io, paths, stage
 from ud.baselines import lexical
+from ud.records import ANSWERS, GREEDY
 
 
 def main(p):
-    calibrator = lexical.fit(list(io.read_jsonl(paths.greedy_file("calibration"))))
+    calibrator = lexical.fit(GREEDY.read(paths.greedy_file("calibration")))
     io.write_json(paths.LEXICAL_CALIBRATOR, calibrator.to_json())
-    records = [r for r in io.read_jsonl(paths.greedy_file("eval")) if p.baselines.lexical.shift or r["set"] == "test"]
-    io.write_jsonl(paths.eval_file("lexical"), lexical.score(calibrator, records))
+    answers = [r for r in GREEDY.read(paths.greedy_file("eval")) if p.baselines.lexical.shift or r["set"] == "test"]
+    ANSWERS.write(paths.eval_file("lexical"), lexical.score(calibrator, answers))
 
 
 if __name__ == "__main__":

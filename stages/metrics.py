@@ -14,13 +14,14 @@ from ud.method.binning import Binner
 from ud.method.calibrate import Calibrator
 from ud.metrics import report
 from ud.metrics.scores import score_probabilities, score_verbal
+from ud.records import ANSWER_SETS, ANSWERS
 
 CONTINUOUS = ("lexical", "ptrue", "pik", "semantic")
 
 
 def teacher_records() -> list[dict]:
     meta = io.read_json(paths.samples_meta("test"))
-    asets = list(io.read_jsonl(paths.answers_file("test")))
+    asets = ANSWER_SETS.read(paths.answers_file("test"))
     n = max(1, len(asets))
     exact = meta["estimator"] == "exact"
     cost = {"samples": 0 if exact else meta["n"], "generated_tokens": 0 if exact else meta["generated_tokens"] / n,
@@ -51,7 +52,7 @@ def main(p):
     binners = {"ud": ud_binner, "teacher": ud_binner, "prompting": Binner.fixed(5, DEFAULT_LABELS_5),
                "fixed": Binner.fixed(p.bins), "semantic_k": p.baselines.semantic.default_k}
     records = {"teacher": teacher_records()}
-    records.update({m: list(io.read_jsonl(paths.eval_file(m))) for m in report.METHODS if m != "teacher"})
+    records.update({m: ANSWERS.read(paths.eval_file(m)) for m in report.METHODS if m != "teacher"})
     shift, shift_rows = {}, []
     for method in report.METHODS:
         by_set = defaultdict(list)

@@ -8,12 +8,13 @@ from ud import io, paths, stage
 from ud.errors import DataError
 from ud.method.clustering import merger
 from ud.method.normalize import answer_set, answer_set_exact, answer_set_open
+from ud.records import ANSWER_SETS, SAMPLES
 
 
 def main(p, split: str):
     qs = {q["id"]: q for q in paths.questions(split)}
     by_q: dict[str, list[dict]] = defaultdict(list)
-    for rec in io.read_jsonl(paths.samples_file(split)):
+    for rec in SAMPLES.read(paths.samples_file(split)):
         by_q[rec["qid"]].append(rec)
     missing = [qid for qid in qs if qid not in by_q]
     if missing:
@@ -39,7 +40,7 @@ def main(p, split: str):
                 merge = merger(p.normalize, meta["model"]["id"], meta["model"].get("dtype", "float32"))
             out.append(answer_set_open(q, recs, min(p.n, drawn), require_tags, p.normalize.equivalence, p.seed,
                                        merge))
-    io.write_jsonl(paths.answers_file(split), out)
+    ANSWER_SETS.write(paths.answers_file(split), out)
     total = sum(a["n"] or 0 for a in out)
     invalid = sum(a["invalid"] for a in out)
     summary = {"split": split, "questions": len(out), "samples": total, "invalid": invalid,

@@ -6,16 +6,17 @@ from safetensors.numpy import load_file
 
 from ud import io, paths, stage
 from ud.baselines import pik
+from ud.records import ANSWERS, GREEDY
 
 
 def main(p):
     probe = pik.fit(load_file(str(paths.features_file("calibration")))["hidden"],
-                    list(io.read_jsonl(paths.greedy_file("calibration"))), c=p.baselines.pik.C, seed=p.seed)
+                    GREEDY.read(paths.greedy_file("calibration")), c=p.baselines.pik.C, seed=p.seed)
     io.write_json(paths.PIK_PROBE, probe.to_json())
-    records = list(io.read_jsonl(paths.greedy_file("eval")))
+    records = GREEDY.read(paths.greedy_file("eval"))
     keep = np.array([p.baselines.pik.shift or r["set"] == "test" for r in records], dtype=bool)
     feats = load_file(str(paths.features_file("eval")))["hidden"][keep]
-    io.write_jsonl(paths.eval_file("pik"), pik.score(probe, feats, [r for r, k in zip(records, keep) if k]))
+    ANSWERS.write(paths.eval_file("pik"), pik.score(probe, feats, [r for r, k in zip(records, keep) if k]))
 
 
 if __name__ == "__main__":

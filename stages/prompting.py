@@ -1,9 +1,10 @@
 """Stage prompting: the base model asked for its answer and a verbal confidence (Appendix E.1)
 -> data/eval/prompting.jsonl (test, and the shift datasets when baselines.prompting.shift)."""
 
-from ud import io, paths, stage, timings
+from ud import paths, stage, timings
 from ud.baselines import prompting
 from ud.engines.registry import build_backend
+from ud.records import ANSWERS
 
 
 def main(p):
@@ -14,7 +15,7 @@ def main(p):
         with clock.timing(name, len(qs)):
             records += prompting.score(backend, qs, b.max_new_tokens, b.batch_size, p.normalize.equivalence,
                                        desc=f"prompting {name}", reasoning=b.reasoning)
-    io.write_jsonl(paths.eval_file("prompting"), records)
+    ANSWERS.write(paths.eval_file("prompting"), records)
     timings.write("prompting", {"per_answer": clock.per_answer})
 
 

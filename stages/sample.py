@@ -8,17 +8,19 @@ Usage: python stages/sample.py {calibration|test}
 
 import sys
 import time
+from dataclasses import replace
 from functools import partial
 
 from tqdm import tqdm
 
 from ud import io, paths, stage, timings
 from ud.data.prompts import Format
-from ud.engines.registry import build_backend
+from ud.engines.registry import build_backend, driver_tokens
 from ud.errors import DataError
 from ud.method.normalize import grade
+from ud.records import SAMPLES
 from ud.sampling.draws import draw
-from ud.sampling.estimators import unit_drawer
+from ud.sampling.estimators import DrawSetting, unit_drawer
 from ud.sampling.units import AdaptiveStop, definition, definition_hash
 
 
@@ -39,10 +41,12 @@ def main(p, split: str):
     fmt = Format.from_params(p.prompt)
     exact = s.estimator == "exact"
     n = 1 if exact else s.n
+    setting = DrawSetting(p.model, p.prompt, p.sample, p.seed)
     if s.workers > 1:  # the engines live in the Ray workers; this process needs only the tokenizer
-        from ud.sampling.ray_pool import RayPool, driver_view
+        from ud.sampling.ray_pool import RayPool
 
-        engine, tok, ref = driver_view(p.model, scoring=exact)
+        engine, tokens, ref = driver_tokens(p.model, chat=fmt.chat, scoring=exact)
+        tok = tokens.tok
         device = f"ray ({s.workers} workers)"
         if engine == "vllm":  # vLLM engines as replicas of Ray Data's LLM processor
             from ud.sampling.ray_llm import RayDataLLMPool
@@ -53,16 +57,16 @@ def main(p, split: str):
                                            dtype=p.model.dtype, workers=s.workers, threads=s.threads_per_worker,
                                            gpus=s.gpus_per_worker, tensor_parallel=p.model.tensor_parallel)}
         else:
-            work = {"pool": RayPool(partial(unit_drawer, p.model, p.prompt, s, p.seed), s.workers,
+            work = {"pool": RayPool(partial(unit_drawer, setting), s.workers,
                                     s.threads_per_worker, s.gpus_per_worker)}
     else:
         backend, ref = build_backend(p.model, chat=fmt.chat, scoring=exact)
-        if not getattr(backend, "capabilities", {"seed": True})["seed"]:
+        if not backend.supports("seeded"):
             raise DataError(f"{backend.device} does not repeat a seeded sample: a resumed or topped-up run would mix "
                             "draws that cannot be redone; use a server that honours `seed` (vllm serve does)")
         engine, tok, device = backend.name, backend.tok, str(backend.device)
-        work = {"compute": unit_drawer(p.model, p.prompt, s, p.seed, backend)}
-    spec = definition(p.model, ref.revision, p.prompt, p.seed, engine, s)
+        work = {"compute": unit_drawer(setting, backend)}
+    spec = definition(replace(setting, revision=ref.revision), engine)
     key = definition_hash(spec)
     prompts = [fmt.prompt(q, tok) for q in qs]
     adaptive = adaptive_rule(s.adaptive) if s.adaptive.enabled and not exact else None
@@ -80,7 +84,7 @@ def main(p, split: str):
                answer_of=lambda q, r: grade(r["text"], q, fmt.tagged, equivalence)[0], adaptive=adaptive,
                progress=progress, previous=(paths.samples_file(split), paths.samples_meta(split)), **work)
     bar.close()
-    io.write_jsonl(paths.samples_file(split), run.records)
+    SAMPLES.write(paths.samples_file(split), run.records)
     tokens = sum(r["n_tokens"] if isinstance(r["n_tokens"], int) else sum(r["n_tokens"]) for r in run.records)
     full = len(qs) * n
     meta = {

@@ -6,14 +6,18 @@ Samples come from ud.sampling.draws under the test split's definition, so on the
 sample@test drew (read from its cache) and only those beyond are computed; with the exact estimator they are draws
 from each question's option distribution, whose one prefill is sample@test's."""
 
+from dataclasses import replace
+
 from tqdm import tqdm
 
-from ud import io, paths, stage, timings
+from ud import paths, stage, timings
 from ud.baselines import semantic
 from ud.data.prompts import Format
 from ud.engines.registry import build_backend
 from ud.method.clustering import merger
+from ud.records import ANSWERS
 from ud.sampling import draws
+from ud.sampling.estimators import DrawSetting
 
 
 def main(p):
@@ -21,16 +25,16 @@ def main(p):
     fmt = Format.from_params(p.prompt)
     backend, ref = build_backend(p.model, chat=fmt.chat, scoring=p.sample.estimator == "exact")
     kmax = max(sc.k)
+    setting = DrawSetting(p.model, p.prompt, p.sample, p.seed, ref.revision)
     sets = paths.eval_sets(shift=sc.shift)
     samples = {}
     for name, qs in sets:
         with tqdm(total=len(qs), desc=f"semantic {name} (K={kmax})", unit="q") as bar:
-            samples[name], _ = draws.samples(backend, fmt, qs, kmax, paths.SAMPLE_CACHE / name, p.model, p.prompt,
-                                             p.seed, p.sample, ref.revision,
+            samples[name], _ = draws.samples(backend, fmt, qs, kmax, paths.SAMPLE_CACHE / name, setting,
                                              progress=lambda finished, computed: bar.update(finished))
-    # cost: K fresh samples per answer, timed on test questions without the cache
-    per_sample, tokens_per_sample = draws.timed(backend, fmt, sets[0][1][: sc.timing_questions], kmax, p.sample,
-                                                p.seed + 1)
+    # cost: K fresh samples per answer (another seed: not the cached draws), timed on test questions
+    per_sample, tokens_per_sample = draws.timed(backend, fmt, sets[0][1][: sc.timing_questions], kmax,
+                                                replace(setting, seed=p.seed + 1))
     merge = merger(p.normalize, p.model.id, p.model.dtype) if any(not q.get("choices") for _, qs in sets
                                                                     for q in qs) else None
     records = []
@@ -38,7 +42,7 @@ def main(p):
         for k in sc.k:
             records += semantic.score(qs, samples[name], k, fmt.tagged, tokens_per_sample=tokens_per_sample,
                                       equivalence=p.normalize.equivalence, merge=merge)
-    io.write_jsonl(paths.eval_file("semantic"), records)
+    ANSWERS.write(paths.eval_file("semantic"), records)
     timings.write("semantic", {"seconds_per_sample": per_sample, "k": sc.k, "default_k": sc.default_k})
 
 

@@ -157,3 +157,25 @@ def test_kv_cache_goes_under_the_name_the_model_takes(tiny):
     assert with_cache(New(), "kv") == {"cache": "kv"}
     model, _ = tiny
     assert list(with_cache(model, None)) == ["cache"]  # the pinned transformers
+
+
+def test_engines_declare_what_they_can_do(tiny):
+    from ud.engines.base import CAPABILITIES, Backend, Engine
+    from ud.engines.vllm import VLLMBackend
+    from ud.errors import UDError
+
+    model, tok = tiny
+    b = HFBackend(model, tok)
+    assert isinstance(b, Backend) and all(b.supports(c) for c in CAPABILITIES)
+    assert not VLLMBackend.capabilities & {"logits", "hidden_states"}  # declared without loading vLLM
+    bare = Engine(tok, chat=False)
+    with pytest.raises(UDError, match="the P\\(IK\\) stage needs hidden states .* engine backend does not give"):
+        bare.require("hidden_states", who="the P(IK) stage")
+    with pytest.raises(UDError, match="next_token_logits needs full next-token logits"):
+        bare.next_token_logits([[1, 2]])
+    with pytest.raises(KeyError, match="unknown capability"):
+        b.supports("telepathy")
+    # the public tokenization every engine shares
+    assert b.encode_continuation(" A") == tok(" A", add_special_tokens=False)["input_ids"]
+    assert b.decode(b.encode_continuation(" hello")) == tok.decode(tok(" hello", add_special_tokens=False)["input_ids"])
+    assert b.render_user("hi") == "hi"  # not a chat backend: the bare text

@@ -85,7 +85,7 @@ def test_ptrue_reads_the_probability_of_the_true_option(tiny, questions):
     prompt = ptrue.shots_text([(questions[1], "x", True), (questions[2], "y", False)]) + ptrue.block(q, "42")
     assert prompt.count("(A) True") == 3 and prompt.rstrip().endswith("The proposed answer is:")
     assert " (A)\n\n" in prompt and " (B)\n\n" in prompt  # the shots carry their verdicts
-    a, bb = ptrue.option_token_ids(tok)
+    a, bb = ptrue.option_token_ids(b)
     ids = tok(prompt + " (", return_tensors="pt")["input_ids"]
     with torch.no_grad():
         logits = model(ids).logits[0, -1]
@@ -103,12 +103,12 @@ def test_ptrue_shared_prefix_equals_full_passes(tiny, questions):
     shots = ptrue.shots_text(examples)
     prompts = [shots + ptrue.block(q, ans) for q, ans in zip(questions, ["42", "a much longer proposed answer", "7"])]
     full = [ptrue.p_true(b, [p])[0] for p in prompts]
-    prefix = ptrue.prefix_ids(tok, shots)
+    prefix = ptrue.prefix_ids(b, shots)
     assert all(tok(p + " (")["input_ids"][: len(prefix)] == prefix for p in prompts)  # the shared path is taken
     assert ptrue.p_true(b, prompts, prefix) == pytest.approx(full, abs=1e-5)
     keys, _ = b._prefix_memo[1][0]
     assert not keys.requires_grad  # the prefix pass runs without autograd: no graph is kept
-    other = ptrue.prefix_ids(tok, "Something else entirely.")
+    other = ptrue.prefix_ids(b, "Something else entirely.")
     assert ptrue.p_true(b, prompts, other) == pytest.approx(full, abs=1e-5)  # not covered: full passes
     greedy = [{"qid": q["id"], "text": t, "answer_key": 0, "correct": i == 0, "n_tokens": 2}
               for i, (q, t) in enumerate(zip(questions, ["42", "a much longer proposed answer", "7"]))]

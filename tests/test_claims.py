@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 
 from ud import io
-from ud.engines.base import Generation, stable_seed
+from ud.engines.base import Engine, Generation, stable_seed
 from ud.errors import DataError
 from ud.method import claims
 from ud.method.binning import Binner
@@ -35,14 +35,15 @@ PLAYBOOK = [
 ]
 
 
-class FakeBackend:
+class FakeBackend(Engine):
     """Recorded outputs by sample seed; counts the requests it serves."""
 
-    chat = True
+    name = "fake"
+    capabilities = frozenset({"sample", "greedy", "seeded"})
 
     def __init__(self, docs, n, seed=0):
-        self.tok = SimpleNamespace(apply_chat_template=lambda m, **kw: "USER: " + m[0]["content"],
-                                   chat_template="x")
+        super().__init__(SimpleNamespace(apply_chat_template=lambda m, **kw: "USER: " + m[0]["content"],
+                                         chat_template="x"), chat=True)
         self.k_of = {stable_seed(seed, d["id"], k): k for d in docs for k in range(n)}
         self.served = []
 
@@ -54,10 +55,10 @@ class FakeBackend:
             out.append([Generation(PLAYBOOK[self.k_of[s] % 4], 7, -1.0, -0.1, "stop", []) for s in r.seeds])
         return out
 
-    def generate(self, prompts, n=1, **kw):  # greedy: a confident right claim and an unsure wrong one
-        return [[Generation(json.dumps({"claims": [{"text": FLARES, "confidence": "very high"},
-                                                   {"text": WRONG, "confidence": "very low"}]}),
-                            9, -1.0, -0.1, "stop", [])] for _ in prompts]
+    def greedy(self, requests, **kw):  # a confident right claim and an unsure wrong one
+        return [Generation(json.dumps({"claims": [{"text": FLARES, "confidence": "very high"},
+                                                  {"text": WRONG, "confidence": "very low"}]}),
+                           9, -1.0, -0.1, "stop", []) for _ in requests]
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -267,16 +268,15 @@ def test_cli_distill_then_evaluate_a_base_model(tmp_path, monkeypatch):
 def test_claim_judge_uses_its_own_prompt_and_verdict_words(tmp_path):
     from ud.method.clustering import JudgeClusterer
 
-    class Judge:  # "same" when both statements mention Caltech
-        chat = False
+    class Judge(Engine):  # "same" when both statements mention Caltech
         prompts = []
 
-        def generate(self, prompts, n, **kw):
-            self.prompts.extend(prompts)
-            p = prompts[0]
-            return [[Generation(" Same." if p.count("Caltech") == 2 else "different", 2, 0.0, 0.0, "stop", [])]]
+        def greedy(self, requests, **kw):
+            self.prompts.extend(r.prompt for r in requests)
+            p = requests[0].prompt
+            return [Generation(" Same." if p.count("Caltech") == 2 else "different", 2, 0.0, 0.0, "stop", [])]
 
-    j = JudgeClusterer(Judge(), "judge-model", tmp_path / "judge.jsonl", prompt=claims.JUDGE_PROMPT,
+    j = JudgeClusterer(Judge(None, chat=False), "judge-model", tmp_path / "judge.jsonl", prompt=claims.JUDGE_PROMPT,
                        verdicts=claims.JUDGE_VERDICTS)
     eq = ClaimEquivalence(["text"], j.equivalent)
     parsed = [[{"text": "Caltech made solar flares."}], [{"text": WRONG}]]

@@ -6,6 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from ud.engines.base import Engine
 from ud.method.clustering import JudgeClusterer, NLIClusterer, as_claim, greedy_clusters
 from ud.method.normalize import answer_set_open
 
@@ -68,20 +69,18 @@ def test_nli_without_contradiction_label_is_a_clear_error(tiny_nli):
     model.config.id2label = {0: "CONTRADICTION", 1: "NEUTRAL", 2: "ENTAILMENT"}
 
 
-class FakeJudge:
-    chat = False
-    tok = None
-
+class FakeJudge(Engine):
     def __init__(self):
+        super().__init__(None, chat=False)
         self.prompts = []
 
-    def generate(self, prompts, n, **kw):
-        self.prompts.extend(prompts)
-        p = prompts[0]
+    def greedy(self, requests, **kw):
+        self.prompts.extend(r.prompt for r in requests)
+        p = requests[0].prompt
         a = p.split("Possible Answer 1: ")[1].split("\n")[0]
         b = p.split("Possible Answer 2: ")[1].split("\n")[0]
         same = _number(a).strip(".$") == _number(b).strip(".$")
-        return [[SimpleNamespace(text=" Equivalent" if same else " contradictory.")]]
+        return [SimpleNamespace(text=" Equivalent" if same else " contradictory.")]
 
 
 def test_judge_uses_the_e3_prompt_and_caches_decisions(tmp_path):

@@ -4,6 +4,7 @@ distribution that sample@ computed (one prefill, read from its cache), seeded pe
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ from ud.data.prompts import Format
 from ud.engines.base import stable_seed
 from ud.engines.hf import HFBackend
 from ud.sampling import draws
-from ud.sampling.estimators import exact_record
+from ud.sampling.estimators import DrawSetting, exact_record
 
 DEFAULT = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
 
@@ -44,7 +45,7 @@ def test_exact_samples_come_from_the_cached_prefill(tiny, questions, tmp_path):
     p = _params(estimator="exact", chunk=2)
     fmt = Format.from_params(p.prompt)
     qs = questions[:3]
-    by_q, per_sample = draws.samples(backend, fmt, qs, 20, tmp_path, p.model, p.prompt, p.seed, p.sample, "rev")
+    by_q, per_sample = draws.samples(backend, fmt, qs, 20, tmp_path, DrawSetting(p.model, p.prompt, p.sample, p.seed, "rev"))
     assert per_sample is not None and per_sample > 0
     for q in qs:
         rec = exact_record(backend, fmt, q, fmt.prompt(q, tok))  # what sample@ stores for the question
@@ -52,7 +53,7 @@ def test_exact_samples_come_from_the_cached_prefill(tiny, questions, tmp_path):
         assert all(r["text"] in rec["texts"] for r in by_q[q["id"]])
         assert by_q[q["id"]] == draws.from_exact(rec, 20, p.seed)
     before = backend.stats["forward_tokens"]
-    again, _ = draws.samples(backend, fmt, qs, 20, tmp_path, p.model, p.prompt, p.seed, p.sample, "rev")
+    again, _ = draws.samples(backend, fmt, qs, 20, tmp_path, DrawSetting(p.model, p.prompt, p.sample, p.seed, "rev"))
     assert again == by_q
     assert backend.stats["forward_tokens"] == before  # the second call read the unit cache: no forward pass
 
@@ -62,10 +63,10 @@ def test_sampling_estimators_keep_decoding(tiny, questions, tmp_path):
     backend = HFBackend(model, tok)
     p = _params(estimator="choices", chunk=2, block=5)
     fmt = Format.from_params(p.prompt)
-    by_q, _ = draws.samples(backend, fmt, questions[:2], 5, tmp_path, p.model, p.prompt, p.seed, p.sample, "rev")
+    by_q, _ = draws.samples(backend, fmt, questions[:2], 5, tmp_path, DrawSetting(p.model, p.prompt, p.sample, p.seed, "rev"))
     assert all(len(rs) == 5 for rs in by_q.values())
     assert backend.stats["generated_tokens"] > 0  # decoded, not drawn from probabilities
-    seconds, tokens = draws.timed(backend, fmt, questions[:2], 5, p.sample, p.seed + 1)
+    seconds, tokens = draws.timed(backend, fmt, questions[:2], 5, replace(DrawSetting(p.model, p.prompt, p.sample, p.seed), seed=p.seed + 1))
     assert seconds > 0 and tokens >= 1
 
 
@@ -77,7 +78,7 @@ def test_timed_exact_costs_one_prefill_per_question(tiny, questions):
     p = _params(estimator="exact", chunk=2)
     fmt = Format.from_params(p.prompt)
     qs = questions[:3]
-    seconds, tokens = draws.timed(backend, fmt, qs, 7, p.sample, p.seed)
+    seconds, tokens = draws.timed(backend, fmt, qs, 7, DrawSetting(p.model, p.prompt, p.sample, p.seed))
     want = [d["n_tokens"] for q in qs for d in draws.from_exact(exact_record(backend, fmt, q, fmt.prompt(q, tok)), 7,
                                                                  p.seed)]
     assert seconds > 0 and tokens == sum(want) / len(want)

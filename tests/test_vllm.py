@@ -7,7 +7,7 @@ What differs from the HF backend (and why these tests compare what they compare)
     but not the HF backend's draw for that seed; tests compare vLLM with itself;
   * greedy decoding and log-probs: the same model in float32 gives the same tokens and log-probs within float
     noise, so those are compared with the HF backend (log-probs to 1e-3);
-  * scoring internals (hidden states, next-token logits over a shared prefix) are not exposed: NoScoring says so.
+  * scoring internals (hidden states, next-token logits over a shared prefix) are not declared: a call says so.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ pytest.importorskip("vllm")
 os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")  # the engine in this process: no spawned interpreter
 
 from ud.data.prompts import Format  # noqa: E402
-from ud.engines.base import SampleRequest  # noqa: E402
+from ud.engines.base import GreedyRequest, SampleRequest  # noqa: E402
 from ud.engines.hf import HFBackend  # noqa: E402
 from ud.errors import UDError  # noqa: E402
 from ud.sampling.estimators import option_trie  # noqa: E402
@@ -116,9 +116,9 @@ def test_vllm_greedy_and_logprobs_match_hf(engine, vllm_model_dir, questions):
     hf = _hf(vllm_model_dir)
     fmt = Format("qa")
     prompts = [fmt.prompt(q) for q in questions[:4]]
-    v = engine.generate(prompts, 1, do_sample=False, max_new_tokens=6)
-    h = hf.generate(prompts, 1, do_sample=False, max_new_tokens=6)
-    assert [g[0].token_ids for g in v] == [g[0].token_ids for g in h]
+    v = engine.greedy([GreedyRequest(p) for p in prompts], max_new_tokens=6)
+    h = hf.greedy([GreedyRequest(p) for p in prompts], max_new_tokens=6)
+    assert [g.token_ids for g in v] == [g.token_ids for g in h]
     conts = [[hf.encode_continuation(fmt.completion(q, i)) for i in range(len(q["choices"]))] for q in questions[:4]]
     lv = engine.continuation_logprobs(prompts, conts)
     lh = hf.continuation_logprobs(prompts, conts)
@@ -169,7 +169,7 @@ def test_vllm_lora_adapter_equals_merged_hf(vllm_model_dir, adapter_dir, questio
     hf = _hf(vllm_model_dir, adapter=adapter_dir)
     fmt = Format("qa")
     prompts = [fmt.prompt(q) for q in questions[:4]]
-    with_adapter = [g[0].token_ids for g in lora.generate(prompts, 1, do_sample=False, max_new_tokens=6)]
-    assert with_adapter == [g[0].token_ids for g in hf.generate(prompts, 1, do_sample=False, max_new_tokens=6)]
-    base = [g[0].token_ids for g in engine.generate(prompts, 1, do_sample=False, max_new_tokens=6)]
+    with_adapter = [g.token_ids for g in lora.greedy([GreedyRequest(p) for p in prompts], max_new_tokens=6)]
+    assert with_adapter == [g.token_ids for g in hf.greedy([GreedyRequest(p) for p in prompts], max_new_tokens=6)]
+    base = [g.token_ids for g in engine.greedy([GreedyRequest(p) for p in prompts], max_new_tokens=6)]
     assert with_adapter != base  # the adapter is applied, not ignored

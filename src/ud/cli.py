@@ -119,12 +119,13 @@ def timings(folder: str = typer.Argument("timings", help="the stages' timings (w
     from results (metrics/ holds none), so a rerun elsewhere never looks like a changed result."""
     from ud import io
     from ud import timings as t
+    from ud.baselines.registry import seconds_per_answer
 
     measured = t.read_all(Path(folder))
     if not measured:
         typer.secho(f"no timings in {folder}/ (run `dvc repro`)", fg="yellow", err=True)
         raise typer.Exit(1)
-    seconds = t.seconds_per_answer(measured)
+    seconds = seconds_per_answer(measured)
     for method, value in seconds.items():
         typer.echo(f"{method}: {value}" if isinstance(value, dict) else f"{method}: {value:.3f} s/answer")
     if keep:

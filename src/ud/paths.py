@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ud import io
+from ud.records import QUESTIONS, Question
 
 SPLITS_DIR = Path("data/splits")
 SHIFT_DIR = SPLITS_DIR / "shift"  # one file per domain-shift dataset: <name>.jsonl
@@ -64,14 +64,14 @@ def features_file(split: str) -> Path:
     return GREEDY_DIR / f"{split}.features.safetensors"
 
 
-def questions(split: str) -> list[dict]:
-    return list(io.read_jsonl(split_file(split)))
+def questions(split: str) -> list[Question]:
+    return QUESTIONS.read(split_file(split))
 
 
-def eval_sets(shift: bool = True) -> list[tuple[str, list[dict]]]:
+def eval_sets(shift: bool = True) -> list[tuple[str, list[Question]]]:
     """(set name, questions each tagged with its set) of the test split and, when `shift`, every domain-shift
     dataset the prepare stage wrote (data/splits/shift/ holds exactly those of shift.datasets)."""
     sets = [("test", questions("test"))]
     if shift:
-        sets += [(f.stem, list(io.read_jsonl(f))) for f in sorted(SHIFT_DIR.glob("*.jsonl"))]
+        sets += [(f.stem, QUESTIONS.read(f)) for f in sorted(SHIFT_DIR.glob("*.jsonl"))]
     return [(name, [dict(q, set=name) for q in qs]) for name, qs in sets]

@@ -12,7 +12,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ud.data.prompts import Format
-from ud.engines.base import Backend, length_batches
+from ud.engines.base import Backend, GreedyRequest, length_batches
 from ud.method.normalize import DEFAULT_EQUIVALENCE, grade
 from ud.sampling.estimators import option_trie
 
@@ -30,11 +30,10 @@ def answer_questions(backend: Backend, fmt: Format, questions: list[dict], *, co
     for idx in tqdm(length_batches(all_prompts, batch_size), desc=desc, unit="batch"):
         batch = [questions[i] for i in idx]
         prompts = [all_prompts[i] for i in idx]
-        tries = [option_trie(backend, fmt, q)[0] for q in batch] if constrain else None
-        gens = backend.generate(prompts, 1, do_sample=False, max_new_tokens=max_new_tokens, tries=tries,
-                                stop_strings=None if constrain else fmt.stop_strings(), hidden_layer=layer)
+        tries = [option_trie(backend, fmt, q)[0] if constrain else None for q in batch]
+        gens = backend.greedy([GreedyRequest(p, t) for p, t in zip(prompts, tries)], max_new_tokens=max_new_tokens,
+                              stop_strings=None if constrain else fmt.stop_strings(), hidden_layer=layer)
         for i, q, g in zip(idx, batch, gens):
-            g = g[0]
             key, ok = grade(g.text, q, fmt.tagged, equivalence)
             out[i] = {"qid": q["id"], "text": g.text, "answer_key": key, "correct": ok, "token_ids": g.token_ids,
                       "token_logprobs": g.token_logprobs, "n_tokens": g.n_tokens}

@@ -12,7 +12,7 @@ import random
 import torch
 from tqdm import tqdm
 
-from ud.engines.base import Backend, length_batches
+from ud.engines.base import Backend, Tokens, length_batches
 from ud.metrics.scores import greedy_answer
 
 TEMPLATE = ("Question: {question}\n{ideas}Proposed Answer: {answer}\nIs the proposed answer:\n (A) True\n"
@@ -30,25 +30,25 @@ def shots_text(examples: list[tuple[dict, str, bool]]) -> str:
     return "".join(block(q, a, "A" if ok else "B") for q, a, ok in examples)
 
 
-def option_token_ids(tok) -> tuple[int, int]:
+def option_token_ids(tokens: Tokens) -> tuple[int, int]:
     """Token ids of "A" and "B" as they follow "(" in " (A)": the next token after the prompt's " (" ."""
-    a = tok(" (A", add_special_tokens=False)["input_ids"][-1]
-    b = tok(" (B", add_special_tokens=False)["input_ids"][-1]
+    a = tokens.encode_continuation(" (A")[-1]
+    b = tokens.encode_continuation(" (B")[-1]
     if a == b:
         raise ValueError("tokenizer maps A and B to the same token")
     return a, b
 
 
-def prefix_ids(tok, prefix: str) -> list[int]:
+def prefix_ids(tokens: Tokens, prefix: str) -> list[int]:
     """The shared prefix's tokens without its last one: text after the prefix can retokenize the boundary
     ("\\n\\n" + "Question" -> "\\n", "\\n", "Question" for GPT-2-style BPE)."""
-    return tok(prefix)["input_ids"][:-1] if prefix else []
+    return tokens.text_ids(prefix)[:-1] if prefix else []
 
 
 def p_true(backend: Backend, prompts: list[str], prefix: list[int] | None = None) -> list[float]:
     """p(A) / (p(A) + p(B)) after each prompt + " (" (one forward pass per batch of prompts)."""
-    a, b = option_token_ids(backend.tok)
-    logits = backend.next_token_logits([backend.tok(p + " (")["input_ids"] for p in prompts], prefix)
+    a, b = option_token_ids(backend)
+    logits = backend.next_token_logits([backend.text_ids(p + " (") for p in prompts], prefix)
     return torch.softmax(logits[:, [a, b]], dim=-1)[:, 0].tolist()
 
 
@@ -71,7 +71,7 @@ def score(backend: Backend, examples: list[tuple[dict, str, bool]], questions: l
     shots = shots_text(examples)
     ideas = ideas or {}
     prompts = [shots + block(q, r["text"], ideas=ideas.get(q["id"])) for q, r in zip(questions, records)]
-    prefix = prefix_ids(backend.tok, shots)
+    prefix = prefix_ids(backend, shots)
     scores: list[float] = [0.0] * len(prompts)
     for idx in tqdm(length_batches(prompts, batch_size), desc=desc, unit="batch"):  # right padding: similar lengths
         for i, s in zip(idx, p_true(backend, [prompts[i] for i in idx], prefix)):

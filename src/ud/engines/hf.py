@@ -7,7 +7,7 @@ Two samplers:
               Each row draws its tokens by inverse CDF from its own uniform stream, seeded by the row's seed, so a
               sample depends on its seed only -- not on batch composition, order, or how many others are drawn.
   generate()  HF `generate(num_return_sequences=n)`: the prompt is copied n times and each copy prefilled. Kept as
-              the reference the shared-prefix sampler is checked and benchmarked against, and for greedy decoding.
+              the reference the shared-prefix sampler is checked and benchmarked against; greedy() runs through it.
 
 Log-probs are always those of the raw model (before temperature, top-p or the constraint): a recorder sits
 first in the processor list and keeps one step of log-softmax at a time, so memory does not grow with the
@@ -29,7 +29,7 @@ from transformers import (
     TopPLogitsWarper,
 )
 
-from ud.engines.base import Generation, SampleRequest
+from ud.engines.base import Engine, Generation, GreedyRequest, SampleRequest
 from ud.engines.kv import batch_cache, prefill, with_cache
 from ud.engines.trie import TokenTrie
 from ud.errors import UDError
@@ -76,23 +76,24 @@ def uniform_stream(seed: int, steps: int) -> np.ndarray:
     return np.random.Generator(np.random.PCG64(seed)).random(steps)
 
 
-class HFBackend:
-    """The transformers engine (CPU or GPU), implementing ud.engines.base.Backend."""
+class HFBackend(Engine):
+    """The transformers engine (CPU or GPU), implementing ud.engines.base.Backend: every capability."""
 
     name = "hf"
+    capabilities = frozenset({"sample", "greedy", "trie", "seeded", "logprobs", "continuation_logprobs", "logits",
+                              "hidden_states"})
 
     @classmethod
-    def load(cls, model_id: str, *, chat: bool, dtype: str = "float32", adapter: str | None = None):
+    def load(cls, model_id: str, *, chat: bool | None, dtype: str = "float32", adapter: str | None = None):
         """(backend, model ref) for a model id (ud.engines.models resolves it), with a LoRA adapter merged."""
         from ud.engines import models
 
         model, tok, ref = models.load(model_id, dtype=dtype, adapter=adapter)
         return cls(model, tok, chat=chat), ref
 
-    def __init__(self, model, tokenizer, chat: bool = False):
+    def __init__(self, model, tokenizer, chat: bool | None = False):
+        super().__init__(tokenizer, chat)
         self.model = model
-        self.tok = tokenizer
-        self.chat = chat
         self.tok.padding_side = "left"
         if self.tok.pad_token_id is None:
             self.tok.pad_token = self.tok.eos_token
@@ -106,12 +107,6 @@ class HFBackend:
         # chat-rendered prompts already carry their special tokens
         return self.tok(prompts, return_tensors="pt", padding=True,
                         add_special_tokens=not self.chat).to(self.device)
-
-    def encode_continuation(self, text: str) -> list[int]:
-        return self.tok(text, add_special_tokens=False)["input_ids"]
-
-    def prompt_ids(self, prompt: str) -> list[int]:
-        return self.tok(prompt, add_special_tokens=not self.chat)["input_ids"]
 
     def _stop_window(self, stop_strings: list[str] | None) -> int:
         return 2 + max((len(self.encode_continuation(s)) for s in stop_strings or []), default=0)
@@ -132,6 +127,15 @@ class HFBackend:
 
     # ---- generation ---------------------------------------------------------------------------------------
     @torch.no_grad()
+    def greedy(self, requests: list[GreedyRequest], *, max_new_tokens: int = 64,
+               stop_strings: list[str] | None = None, stop_after: list[str] | None = None,
+               hidden_layer: int | None = None) -> list[Generation]:
+        tries = [r.trie for r in requests]
+        gens = self.generate([r.prompt for r in requests], 1, do_sample=False, max_new_tokens=max_new_tokens,
+                             stop_strings=stop_strings, tries=tries if any(t is not None for t in tries) else None,
+                             stop_after=stop_after, hidden_layer=hidden_layer)
+        return [g[0] for g in gens]
+
     def generate(self, prompts: list[str], n: int = 1, *, do_sample: bool = True, temperature: float = 1.0,
                  top_p: float = 1.0, max_new_tokens: int = 64, stop_strings: list[str] | None = None,
                  tries: list[TokenTrie] | None = None, seed: int | None = None,
@@ -351,6 +355,10 @@ class HFBackend:
             out.append([torch.log_softmax(r, dim=-1).gather(1, torch.tensor(c)[:, None]).squeeze(1).tolist()
                         if c else [] for r, c in zip(rows, conts)])
         return out
+
+    def forget_caches(self) -> None:
+        """Drop the memoized prompt prefill and shared-prefix KV cache (a benchmark times their computation)."""
+        self._prefill_memo = self._prefix_memo = None
 
     def _prefix_kv(self, prefix: list[int]):
         if self._prefix_memo is None or self._prefix_memo[0] != prefix:

@@ -5,9 +5,9 @@ sees the same prompt string.
 
   * sampling: one request per sample with n=1, the sample's own `seed`, temperature and top-p, and `logprobs: 1`
     for the chosen tokens' log-probs; greedy is temperature 0;
-  * what a server does not give is reported, never faked: `capabilities` says whether its responses carry log-probs
-    and whether a repeated seeded request repeats its text (checked once, on first use); a sample without log-probs
-    has `logprob_sum` None, so the lexical baseline cannot run on it, and an unseeded server breaks the resumable
+  * what a server does not give is reported, never faked: `capabilities` holds "logprobs" when its responses carry
+    log-probs and "seeded" when a repeated seeded request repeats its text (asked once, on first use); a sample
+    without log-probs has `logprob_sum` None, so the lexical baseline cannot run on it, and an unseeded server breaks the resumable
     cache's promise (a redone unit would differ) -- the sample stage refuses it;
   * `continuation_logprobs` uses `echo` with prompt log-probs where the server has them; logits, hidden states and
     trie-constrained decoding do not cross HTTP (the stages that need them build an hf backend).
@@ -21,24 +21,22 @@ import os
 import urllib.error
 import urllib.request
 
-from ud.engines.base import Generation, NoScoring, SampleRequest, cut_after_all, stable_seed
-from ud.engines.trie import TokenTrie
+from ud.engines.base import Engine, Generation, GreedyRequest, SampleRequest, cut_after_all
 from ud.errors import UDError
 
 
-class OpenAIBackend(NoScoring):
+class OpenAIBackend(Engine):
     name = "openai"
 
     def __init__(self, base_url: str, model: str, tokenizer, chat: bool = False, api_key: str | None = None,
                  timeout: float = 600.0):
         self.base_url = base_url.rstrip("/")
         self.model_name = model
-        self.tok = tokenizer
-        self.chat = chat
+        super().__init__(tokenizer, chat)
         self.api_key = api_key
         self.timeout = timeout
         self.device = f"openai-compatible server at {self.base_url}"
-        self._capabilities: dict | None = None
+        self._probed: frozenset[str] | None = None
         self.stats = {"forward_tokens": 0, "generated_tokens": 0}
 
     # ---- HTTP ---------------------------------------------------------------------------------------------------
@@ -66,15 +64,18 @@ class OpenAIBackend(NoScoring):
         return self._post("/v1/completions", body)["choices"][0]
 
     @property
-    def capabilities(self) -> dict:
-        """{"logprobs": the responses carry the chosen tokens' log-probs, "seed": a repeated seeded request at
-        temperature 1 repeats its text}: asked of the server once."""
-        if self._capabilities is None:
+    def capabilities(self) -> frozenset[str]:
+        """sample, greedy and continuation_logprobs (echo), plus what the server is asked once: "logprobs" (its
+        responses carry the chosen tokens' log-probs) and "seeded" (a repeated seeded request at temperature 1
+        repeats its text)."""
+        if self._probed is None:
             probe = [self._complete("Count: 1, 2,", max_tokens=8, temperature=1.0, top_p=1.0, seed=1234, stop=None)
                      for _ in range(2)]
             lp = (probe[0].get("logprobs") or {}).get("token_logprobs")
-            self._capabilities = {"logprobs": bool(lp), "seed": probe[0]["text"] == probe[1]["text"]}
-        return self._capabilities
+            self._probed = frozenset({"sample", "greedy", "continuation_logprobs"}
+                                     | ({"logprobs"} if lp else set())
+                                     | ({"seeded"} if probe[0]["text"] == probe[1]["text"] else set()))
+        return self._probed
 
     def _generation(self, choice: dict) -> Generation:
         text = choice.get("text") or ""
@@ -90,12 +91,6 @@ class OpenAIBackend(NoScoring):
         return Generation(text, n, None, None, finish, ids, [])  # no log-probs: said so, not invented
 
     # ---- the Backend interface ----------------------------------------------------------------------------------
-    def encode_continuation(self, text: str) -> list[int]:
-        return self.tok(text, add_special_tokens=False)["input_ids"]
-
-    def prompt_ids(self, prompt: str) -> list[int]:
-        return self.tok(prompt, add_special_tokens=not self.chat)["input_ids"]
-
     def sample(self, requests: list[SampleRequest], *, temperature: float = 1.0, top_p: float = 1.0,
                max_new_tokens: int = 64, stop_strings: list[str] | None = None,
                greedy: bool = False) -> list[list[Generation]]:
@@ -107,16 +102,14 @@ class OpenAIBackend(NoScoring):
                                                  seed=None if greedy else s, stop=stop_strings))
                  for s in r.seeds] for r in requests]
 
-    def generate(self, prompts: list[str], n: int = 1, *, do_sample: bool = True, temperature: float = 1.0,
-                 top_p: float = 1.0, max_new_tokens: int = 64, stop_strings: list[str] | None = None,
-                 tries: list[TokenTrie] | None = None, seed: int | None = None,
-                 stop_after: list[str] | None = None, hidden_layer: int | None = None) -> list[list[Generation]]:
+    def greedy(self, requests: list[GreedyRequest], *, max_new_tokens: int = 64,
+               stop_strings: list[str] | None = None, stop_after: list[str] | None = None,
+               hidden_layer: int | None = None) -> list[Generation]:
         if hidden_layer is not None:
-            raise UDError("the openai backend has no hidden states: the greedy stage builds an hf backend")
-        reqs = [SampleRequest(p, [stable_seed(seed or 0, i, k) for k in range(n)], tries[i] if tries else None)
-                for i, p in enumerate(prompts)]
-        out = self.sample(reqs, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
-                          stop_strings=None if stop_after else stop_strings, greedy=not do_sample)
+            self.require("hidden_states", who="greedy(hidden_layer=...)")
+        out = [g[0] for g in self.sample([SampleRequest(r.prompt, [0], r.trie) for r in requests], greedy=True,
+                                         max_new_tokens=max_new_tokens,
+                                         stop_strings=None if stop_after else stop_strings)]
         if stop_after:  # no server stops on "all of these": cut where the last of them closes
             cut_after_all(out, stop_after)
         return out

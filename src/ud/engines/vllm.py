@@ -7,8 +7,8 @@ of the Backend interface (ud.engines.base).
   * `choices` (trie-constrained) decoding becomes structured outputs with choice = the trie's paths as text;
   * log-probs are vLLM's default raw log-probs (before temperature / top-p), as in HFBackend;
   * LoRA adapters are applied per request (LoRARequest); a fully fine-tuned model is loaded as a model;
-  * scoring (score_continuations, next_token_logits, hidden_states) needs the model's internals: the stages that
-    score build an hf backend (build_backend(..., scoring=True)), and these methods say so if called.
+  * logits and hidden states need the model's internals: the engine does not declare them (`capabilities`), the
+    stages that need them build an hf backend (build_backend(..., scoring=True)), and a call says so.
 The vLLM version is recorded by io.versions() and the GPU name in `device`.
 """
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 
-from ud.engines.base import Generation, NoScoring, SampleRequest, cut_after_all, stable_seed
+from ud.engines.base import Engine, Generation, GreedyRequest, SampleRequest, cut_after_all
 from ud.engines.trie import TokenTrie
 from ud.errors import UDError
 
@@ -35,8 +35,19 @@ def to_generation(completion, eos_token_id: int | None) -> Generation:
     return Generation(text, len(ids), total, total / len(ids) if ids else 0.0, finish, ids)
 
 
-class VLLMBackend(NoScoring):
+def sampling_params(seed: int, temperature: float, top_p: float, max_new_tokens: int, stop: list[str] | None,
+                    choices: list[str] | None) -> dict:
+    """The vLLM SamplingParams of one draw, as a plain dict (what a Ray Data LLM row carries, too)."""
+    params = {"n": 1, "seed": seed, "temperature": temperature, "top_p": top_p, "max_tokens": max_new_tokens,
+              "stop": stop or None, "include_stop_str_in_output": True, "logprobs": 0}
+    if choices is not None:
+        params["structured_outputs"] = {"choice": choices}
+    return params
+
+
+class VLLMBackend(Engine):
     name = "vllm"
+    capabilities = frozenset({"sample", "greedy", "trie", "seeded", "logprobs", "continuation_logprobs"})
 
     def __init__(self, model: str, tokenizer=None, chat: bool = False, *, dtype: str = "bfloat16",
                  adapter: str | None = None, gpu_memory_utilization: float = 0.85, max_model_len: int | None = None,
@@ -58,8 +69,7 @@ class VLLMBackend(NoScoring):
         self.llm = LLM(model=model, dtype=dtype, enable_prefix_caching=True, enable_lora=adapter is not None,
                        max_lora_rank=max_lora_rank, max_model_len=max_model_len,
                        tensor_parallel_size=tensor_parallel, **memory)
-        self.tok = tokenizer or self.llm.get_tokenizer()
-        self.chat = chat
+        super().__init__(tokenizer or self.llm.get_tokenizer(), chat)
         self.device = "cpu (vLLM)" if on_cpu else f"cuda ({torch.cuda.get_device_name(0)})"
         self.lora = None
         if adapter is not None:
@@ -68,23 +78,15 @@ class VLLMBackend(NoScoring):
             self.lora = LoRARequest("ud", 1, adapter)
         self.stats = {"forward_tokens": 0, "generated_tokens": 0}
 
-    def encode_continuation(self, text: str) -> list[int]:
-        return self.tok(text, add_special_tokens=False)["input_ids"]
-
-    def prompt_ids(self, prompt: str) -> list[int]:
-        # chat prompts are already rendered with their special tokens: do not add a BOS again
-        return self.tok(prompt, add_special_tokens=not self.chat)["input_ids"]
-
     def _params(self, *, seed, temperature, top_p, max_new_tokens, stop_strings, trie):
         from vllm import SamplingParams
+        from vllm.sampling_params import StructuredOutputsParams
 
-        kwargs = {}
-        if trie is not None:
-            from vllm.sampling_params import StructuredOutputsParams
-
-            kwargs["structured_outputs"] = StructuredOutputsParams(choice=trie_choices(self.tok, trie))
-        return SamplingParams(n=1, seed=seed, temperature=temperature, top_p=top_p, max_tokens=max_new_tokens,
-                              stop=stop_strings or None, include_stop_str_in_output=True, logprobs=0, **kwargs)
+        params = sampling_params(seed, temperature, top_p, max_new_tokens, stop_strings,
+                                 trie_choices(self.tok, trie) if trie is not None else None)
+        if "structured_outputs" in params:
+            params["structured_outputs"] = StructuredOutputsParams(**params["structured_outputs"])
+        return SamplingParams(**params)
 
     def _run(self, prompts: list[str], params: list) -> list:
         inputs = [{"prompt_token_ids": self.prompt_ids(p)} for p in prompts]
@@ -111,18 +113,16 @@ class VLLMBackend(NoScoring):
             results[i].append(to_generation(out.outputs[0], self.tok.eos_token_id))
         return results
 
-    def generate(self, prompts: list[str], n: int = 1, *, do_sample: bool = True, temperature: float = 1.0,
-                 top_p: float = 1.0, max_new_tokens: int = 64, stop_strings: list[str] | None = None,
-                 tries: list[TokenTrie] | None = None, seed: int | None = None,
-                 stop_after: list[str] | None = None, hidden_layer: int | None = None) -> list[list[Generation]]:
-        """Backend.generate (greedy evaluation of the distilled model, with its LoRA adapter). `stop_after` has
-        no vLLM equivalent: such rows run to max_new_tokens and are cut where the last of those strings closes."""
-        reqs = [SampleRequest(p, [stable_seed(seed or 0, i, k) for k in range(n)], tries[i] if tries else None)
-                for i, p in enumerate(prompts)]
+    def greedy(self, requests: list[GreedyRequest], *, max_new_tokens: int = 64,
+               stop_strings: list[str] | None = None, stop_after: list[str] | None = None,
+               hidden_layer: int | None = None) -> list[Generation]:
+        """Backend.greedy (the distilled model's evaluation, with its LoRA adapter). `stop_after` has no vLLM
+        equivalent: such rows run to max_new_tokens and are cut where the last of those strings closes."""
         if hidden_layer is not None:
-            self._no_scoring("hidden states")
-        out = self.sample(reqs, temperature=temperature if do_sample else 0.0, top_p=top_p,
-                          max_new_tokens=max_new_tokens, stop_strings=None if stop_after else stop_strings)
+            self.require("hidden_states", who="greedy(hidden_layer=...)")
+        out = [g[0] for g in self.sample([SampleRequest(r.prompt, [0], r.trie) for r in requests], greedy=True,
+                                         max_new_tokens=max_new_tokens,
+                                         stop_strings=None if stop_after else stop_strings)]
         if stop_after:
             cut_after_all(out, stop_after)
         return out

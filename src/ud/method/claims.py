@@ -46,10 +46,7 @@ def prompt(doc: dict, max_claims: int = 5, labels: list[str] | None = None) -> s
 
 def render(backend, text: str) -> str:
     """The prompt as the backend's model reads it (chat template for chat models)."""
-    if getattr(backend, "chat", False):
-        return backend.tok.apply_chat_template([{"role": "user", "content": text}], tokenize=False,
-                                               add_generation_prompt=True)
-    return text
+    return backend.render_user(text)
 
 
 # ---- parsing ----------------------------------------------------------------------------------------------------

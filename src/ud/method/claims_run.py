@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from ud import io
+from ud.engines.base import GreedyRequest
 from ud.errors import DataError
 
 
@@ -70,9 +71,8 @@ def _backend(model_id: str, dtype: str = "float32", trained: str | None = None):
     from ud.engines.registry import build_backend
     from ud.params import ModelParams
 
-    backend, ref = build_backend(ModelParams(id=model_id, dtype=dtype, backend="hf"), chat=True, trained=trained)
-    backend.chat = backend.tok.chat_template is not None  # base models get the bare prompt
-    return backend, ref
+    # chat=None: the chat template where the tokenizer has one; base models get the bare prompt
+    return build_backend(ModelParams(id=model_id, dtype=dtype, backend="hf"), chat=None, trained=trained)
 
 
 def distill(docs_path: str, out: str, *, model_id: str, n: int, seed: int, max_claims: int, temperature: float,
@@ -156,8 +156,8 @@ def evaluate(docs_path: str, out: str, *, base: str | None, normalizers: list[st
     for i in tqdm(range(0, len(docs), batch_size), desc=f"{method} evaluate", unit="batch"):
         batch = docs[i:i + batch_size]
         prompts = [claims.render(backend, claims.prompt(d, max_claims, binner.labels)) for d in batch]
-        gens = backend.generate(prompts, 1, do_sample=False, max_new_tokens=max_new_tokens)
-        scored.extend(claims.score(d, g[0].text, binner, eq) for d, g in zip(batch, gens))
+        gens = backend.greedy([GreedyRequest(p) for p in prompts], max_new_tokens=max_new_tokens)
+        scored.extend(claims.score(d, g.text, binner, eq) for d, g in zip(batch, gens))
     metrics, rel = claims.metrics(method, scored, binner)
     io.write_jsonl(out_dir / f"{method}.eval.jsonl", scored)
     io.write_json(out_dir / f"{method}.metrics.json", metrics)

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import torch
 
+from ud.engines.base import GreedyRequest
+
 JUDGE_PROMPT = ("We are evaluating answers to the question {question}\nHere are two possible answers:\n"
                 "Possible Answer 1: {text1}\nPossible Answer 2: {text2}\nIs Possible Answer 1 equivalent to Possible "
                 "Answer 2, or do the answers contradict? Respond only with 'equivalent' or 'contradictory'.")
@@ -147,10 +149,8 @@ class JudgeClusterer:
         key = json.dumps([self.model_id, prompt_id, self.question, a, b])
         if key not in self.cache:
             prompt = self.prompt.format(question=self.question, text1=a, text2=b)
-            if self.backend.chat:
-                prompt = self.backend.tok.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
-                                                              add_generation_prompt=True)
-            text = self.backend.generate([prompt], 1, do_sample=False, max_new_tokens=self.max_new_tokens)[0][0].text
+            request = GreedyRequest(self.backend.render_user(prompt))
+            text = self.backend.greedy([request], max_new_tokens=self.max_new_tokens)[0].text
             self.calls += 1
             verdict = text.strip().lower()
             self.cache[key] = verdict.startswith(self.same) or (self.same in verdict and self.apart not in verdict)

@@ -22,7 +22,7 @@ import math
 from tqdm import tqdm
 
 from ud.data.prompts import Format, parse_confidence
-from ud.engines.base import Backend, Generation, SampleRequest, length_batches
+from ud.engines.base import Backend, Generation, GreedyRequest, SampleRequest, length_batches
 from ud.method.normalize import DEFAULT_EQUIVALENCE, grade
 from ud.sampling.estimators import option_trie
 
@@ -30,7 +30,7 @@ from ud.sampling.estimators import option_trie
 def label_start(backend: Backend, fmt: Format, ids: list[int]) -> int | None:
     """Tokens of a generation up to and including the confidence marker (None: it never wrote one)."""
     for j in range(1, len(ids) + 1):
-        if fmt.confidence_marker.lower() in backend.tok.decode(ids[:j], skip_special_tokens=True).lower():
+        if fmt.confidence_marker.lower() in backend.decode(ids[:j]).lower():
             return j
     return None
 
@@ -41,7 +41,7 @@ def label_distribution(backend: Backend, fmt: Format, prompts: list[str], gens: 
     labels (each label scored with what closes it, so "high" and "very high" are told apart); None where no marker
     was written. One batched pass from the prompts' KV cache."""
     ends = [label_start(backend, fmt, g.token_ids) for g in gens]
-    closing = [] if fmt.chat else [backend.tok.eos_token_id]
+    closing = [] if fmt.chat else [backend.eos_token_id]
     tails = [backend.encode_continuation(fmt.label_continuation(lab)) + closing for lab in labels]
     conts = [[g.token_ids[:e] + t for t in tails] if e is not None else [] for g, e in zip(gens, ends)]
     scored = backend.continuation_logprobs(prompts, conts)
@@ -73,8 +73,8 @@ def predict(backend: Backend, fmt: Format, questions: list[dict], labels: list[s
         prompts = [all_prompts[i] for i in idx]
         tries = [option_trie(backend, fmt, q, labels)[0] for q in batch] if constrain else [None] * len(batch)
         if baseline:
-            gens = [g[0] for g in backend.generate(prompts, 1, do_sample=False, max_new_tokens=max_new_tokens,
-                                                   stop_after=fmt.stop_after())]
+            gens = backend.greedy([GreedyRequest(p) for p in prompts], max_new_tokens=max_new_tokens,
+                                  stop_after=fmt.stop_after())
         else:  # the shared-prefix decoder, so the label readout reuses its prefill
             gens = [g[0] for g in backend.sample([SampleRequest(p, [0], t) for p, t in zip(prompts, tries)],
                                                  greedy=True, max_new_tokens=max_new_tokens,

@@ -5,13 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from ud import io
+from ud.baselines import registry
 
 COLUMNS = ("method", "n", "auroc", "auroc_ci", "auroc_raw", "accuracy", "high_acc", "high_pct", "ece", "brier",
            "invalid_rate")
-METHODS = ["ud", "teacher", "prompting", "lexical", "ptrue", "pik", "semantic"]
-NAMES = {"ud": "UD (distilled, 1 generation)", "teacher": "teacher (N samples, calibrated)",
-         "prompting": "prompting (E.1)", "lexical": "lexical (calibrated mean token p)", "ptrue": "P(True)",
-         "pik": "P(IK) probe", "semantic": "semantic clustering"}
+METHODS = list(registry.METHODS)
 
 
 def _fmt(v, digits=3) -> str:
@@ -35,7 +33,7 @@ def _row(m: dict, name: str, seconds: float | None | bool) -> str:
 
 def summary_markdown(metrics: list[dict], shift: dict[str, dict] | None = None, seconds: dict | None = None) -> str:
     """Table 1/3-style: one row per method (semantic clustering once per K), then Table 2-style domain shift.
-    seconds: seconds per answer by method (ud.timings.seconds_per_answer) for an s/answer column; the metrics
+    seconds: seconds per answer by method (ud.baselines.registry.seconds_per_answer) for an s/answer column; the metrics
     stage leaves it out, since seconds are machine facts, not results."""
     timed = seconds is not None
     seconds = seconds or {}
@@ -44,7 +42,7 @@ def summary_markdown(metrics: list[dict], shift: dict[str, dict] | None = None, 
     lines = [head, "|" + "---|" * (len(COLUMNS) + 2 + timed)]
     by_method = {m["method"]: m for m in metrics}
     for m in metrics:
-        lines.append(_row(m, NAMES.get(m["method"], m["method"]), seconds.get(m["method"]) if timed else False))
+        lines.append(_row(m, registry.title(m["method"]), seconds.get(m["method"]) if timed else False))
         for k, mk in sorted((m.get("by_k") or {}).items(), key=lambda kv: int(kv[0])):
             if int(k) != m.get("k"):
                 by_k = seconds.get("semantic_by_k", {}).get(str(k)) if timed else False
@@ -65,7 +63,7 @@ def summary_markdown(metrics: list[dict], shift: dict[str, dict] | None = None, 
                   "|---|---|---|---|---|---|---|---|"]
         for ds, methods in shift.items():
             for name, m in methods.items():
-                lines.append(f"| {ds} | {NAMES.get(name, name)} | {m['n']} | {_fmt(m['auroc'])} | "
+                lines.append(f"| {ds} | {registry.title(name)} | {m['n']} | {_fmt(m['auroc'])} | "
                              f"{_fmt(m['auroc_ci'])} | {_fmt(m['accuracy'])} | {_fmt(m['ece'])} | "
                              f"{_fmt(m['invalid_rate'])} |")
     return "\n".join(lines) + "\n"
@@ -104,6 +102,6 @@ def write(metrics_dir: str | Path = "metrics") -> str:
     shift = io.read_json(d / "shift.json") if (d / "shift.json").exists() else {}
     md = summary_markdown(ms, shift)
     (d / "summary.md").write_text(md)
-    reliability_figure({NAMES.get(m, m): io.read_json(d / "plots" / f"{m}_reliability.json") for m in present},
+    reliability_figure({registry.title(m): io.read_json(d / "plots" / f"{m}_reliability.json") for m in present},
                        d / "plots" / "reliability.png")
     return md

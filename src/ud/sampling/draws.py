@@ -4,9 +4,9 @@ sample stage, the samples drawn at inference (`samples`: semantic clustering's K
 multi-claim sampling all call it; only what a unit computes differs (ud.sampling.estimators.unit_drawer, or the
 claims sampler).
 
-At inference, sampling estimators (free, choices) draw them through the unit cache under the split's sampling definition, so on
-the test split the first sample.n are sample@test's own. For `exact`, whose answers are the listed options, a
-sample is a categorical draw from the question's exact option distribution -- the distribution `choices` samples
+At inference, sampling estimators (free, choices) draw them through the unit cache under the split's sampling
+definition, so on the test split the first sample.n are sample@test's own. For `exact`, whose answers are the listed
+options, a sample is a categorical draw from the question's exact option distribution -- the distribution `choices` samples
 from (exact is its N -> infinity limit at the same temperature) -- so K samples cost the one prefill that computes
 it, not K decoded rows: the exact records come through the same unit cache (on the test split, sample@test's own),
 and draw k of question q uses its own seed, stable_seed(seed, q, k), as a decoded draw would.
@@ -21,7 +21,8 @@ import numpy as np
 
 from ud.data.prompts import Format
 from ud.engines.base import Backend, stable_seed
-from ud.sampling.estimators import draw_unit, unit_drawer
+from ud.records import Question, Sample
+from ud.sampling.estimators import DrawSetting, draw_unit, unit_drawer
 from ud.sampling.units import (
     AdaptiveStop,
     ChunkStore,
@@ -63,20 +64,19 @@ def from_exact(record: dict, k: int, seed: int) -> list[dict]:
     return out
 
 
-def samples(backend: Backend, fmt: Format, questions: list[dict], k: int, cache: Path, model, prompt, seed: int,
-            sample, revision: str | None, progress=None) -> tuple[dict[str, list[dict]], float | None]:
-    """k samples per question under the run's sampling definition (the params sections model, prompt, sample and
-    the run seed), through the unit cache folder `cache` (data/cache/samples/<set>). Returns (samples by question
-    id, compute seconds per sample, None when unknown). With the exact estimator `backend` must score
-    (build_backend(..., scoring=True))."""
-    s = sample
+def samples(backend: Backend, fmt: Format, questions: list[Question], k: int, cache: Path, setting: DrawSetting,
+            progress=None) -> tuple[dict[str, list[Sample]], float | None]:
+    """k samples per question under the run's draw setting, through the unit cache folder `cache`
+    (data/cache/samples/<set>). Returns (samples by question id, compute seconds per sample, None when unknown).
+    With the exact estimator `backend` must score (build_backend(..., scoring=True))."""
+    s = setting.sample
     exact = s.estimator == "exact"
-    spec = definition(model, revision, prompt, seed, backend.name, s, adaptive=False)
+    spec = definition(setting, backend.name, adaptive=False)
     run = draw(questions, [fmt.prompt(q, backend.tok) for q in questions], 1 if exact else k, Path(cache), spec,
-               chunk=s.chunk, block=s.block, compute=unit_drawer(model, prompt, s, seed, backend), per_question=exact,
+               chunk=s.chunk, block=s.block, compute=unit_drawer(setting, backend), per_question=exact,
                progress=progress)
     if exact:
-        by_q = {r["qid"]: from_exact(r, k, seed) for r in run.records}
+        by_q = {r["qid"]: from_exact(r, k, setting.seed) for r in run.records}
         drawn = len(questions) * k
     else:
         by_q = {}
@@ -87,10 +87,11 @@ def samples(backend: Backend, fmt: Format, questions: list[dict], k: int, cache:
     return by_q, per_sample
 
 
-def timed(backend: Backend, fmt: Format, questions: list[dict], k: int, sample, seed: int) -> tuple[float, float]:
-    """(seconds, generated tokens) per sample for k fresh samples of each question (params section `sample`),
-    without the cache: the cost an answer pays at inference."""
-    s = sample
+def timed(backend: Backend, fmt: Format, questions: list[Question], k: int,
+          setting: DrawSetting) -> tuple[float, float]:
+    """(seconds, generated tokens) per sample for k fresh samples of each question, without the cache: the cost an
+    answer pays at inference."""
+    s, seed = setting.sample, setting.seed
     t0 = time.perf_counter()
     drawn = []
     for i in range(0, len(questions), s.chunk):

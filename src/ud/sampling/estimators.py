@@ -14,6 +14,9 @@ Exact record (one per question): {qid, k: 0, seed: null, probs, texts, logprob_s
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import torch
 
 from ud.data.prompts import Format
@@ -30,6 +33,17 @@ def option_trie(backend: Backend, fmt: Format, q: dict, labels: list[str] | None
             paths.append(backend.encode_continuation(fmt.completion(q, i, label=lab)))
             keys.append((i, j))
     return TokenTrie(paths, backend.tok.eos_token_id), keys
+
+
+@dataclass(frozen=True)
+class DrawSetting:
+    """What defines a run's draws: its params sections model, prompt and sample, the run seed, and the revision the
+    model id resolved to."""
+    model: Any  # ud.params.ModelParams
+    prompt: Any  # ud.params.PromptParams
+    sample: Any  # ud.params.SampleParams
+    seed: int
+    revision: str | None = None
 
 
 def draw_unit(backend: Backend, fmt: Format, questions: list[dict], ks: list[int], estimator: str, seed: int,
@@ -50,18 +64,19 @@ def draw_unit(backend: Backend, fmt: Format, questions: list[dict], ks: list[int
             for q, r, gs in zip(questions, requests, gens) for j, (k, g) in enumerate(zip(ks, gs))]
 
 
-def unit_drawer(model, prompt, sample, seed: int, backend: Backend | None = None):
-    """compute(questions, ks) -> draw_unit records under these params sections (model, prompt, sample). Builds
-    the backend where it is called -- inside a Ray actor when sampling is spread over workers -- unless given."""
-    fmt = Format.from_params(prompt)
+def unit_drawer(setting: DrawSetting, backend: Backend | None = None):
+    """compute(questions, ks) -> draw_unit records under a run's draw setting. Builds the backend where it is
+    called -- inside a Ray actor when sampling is spread over workers -- unless given."""
+    fmt = Format.from_params(setting.prompt)
+    sample = setting.sample
     if backend is None:
         from ud.engines.registry import build_backend
 
-        backend, _ = build_backend(model, chat=fmt.chat, scoring=sample.estimator == "exact")
+        backend, _ = build_backend(setting.model, chat=fmt.chat, scoring=sample.estimator == "exact")
 
     def compute(questions: list[dict], ks: list[int]) -> list[dict]:
-        return draw_unit(backend, fmt, questions, ks, sample.estimator, seed, sample.temperature, sample.top_p,
-                         sample.max_new_tokens, sample.exact_score)
+        return draw_unit(backend, fmt, questions, ks, sample.estimator, setting.seed, sample.temperature,
+                         sample.top_p, sample.max_new_tokens, sample.exact_score)
     return compute
 
 

@@ -21,31 +21,11 @@ from collections import defaultdict
 from collections.abc import Iterator
 
 from ud.data.prompts import Format
-from ud.engines.base import stable_seed
-from ud.engines.vllm import VLLMBackend, trie_choices
+from ud.engines.base import Tokens, stable_seed
+from ud.engines.vllm import sampling_params, trie_choices
 from ud.errors import DataError
 from ud.sampling.estimators import option_trie
 from ud.sampling.ray_pool import start_ray
-
-
-class DriverTokens:
-    """VLLMBackend's tokenization (prompt ids, option continuations) without an engine: what the driver needs."""
-
-    encode_continuation = VLLMBackend.encode_continuation
-    prompt_ids = VLLMBackend.prompt_ids
-
-    def __init__(self, tok, chat: bool):
-        self.tok, self.chat = tok, chat
-
-
-def sampling_params(seed: int, temperature: float, top_p: float, max_new_tokens: int, stop: list[str] | None,
-                    choices: list[str] | None) -> dict:
-    """VLLMBackend._params as the plain dict a Ray Data row carries (the vLLM stage builds SamplingParams from it)."""
-    params = {"n": 1, "seed": seed, "temperature": temperature, "top_p": top_p, "max_tokens": max_new_tokens,
-              "stop": stop or None, "include_stop_str_in_output": True, "logprobs": 0}
-    if choices is not None:
-        params["structured_outputs"] = {"choice": choices}
-    return params
 
 
 def record_of(row: dict, eos_token_id: int | None, stop: list[str] | None, max_new_tokens: int) -> dict:
@@ -86,7 +66,7 @@ class RayDataLLMPool:
         if workers < 1:
             raise DataError(f"sample.workers={workers}: must be >= 1")
         self.ray, self.fmt, self.estimator, self.seed = ray, fmt, estimator, seed
-        self.tokens = DriverTokens(tok, fmt.chat)
+        self.tokens = Tokens(tok, fmt.chat)  # the engine's tokenization, without an engine here
         self.temperature, self.top_p, self.max_new_tokens = temperature, top_p, max_new_tokens
         self.stop = None if estimator == "choices" else fmt.stop_strings()
         threads = threads or max(1, (os.cpu_count() or 1) // workers)
@@ -128,7 +108,7 @@ class RayDataLLMPool:
             want[r["task"]] += 1
         got: dict[int, list[dict]] = defaultdict(list)
         last = time.perf_counter()
-        eos = self.tokens.tok.eos_token_id
+        eos = self.tokens.eos_token_id
         out = self.processor(self.ray.data.from_items(rows))
         for row in out.iter_rows():
             if row.get("__inference_error__"):

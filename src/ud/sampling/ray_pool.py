@@ -18,21 +18,6 @@ from collections.abc import Callable, Iterator
 from ud.errors import DataError
 
 
-def driver_view(model, *, scoring: bool):
-    """(engine name, tokenizer, model ref) for the process that hands out units: what the sample file's
-    definition and prompts need, without loading an engine there (on a GPU head node it would take a worker's GPU).
-    """
-    from transformers import AutoTokenizer
-
-    from ud.engines import models
-
-    if model.backend == "openai" and not scoring:
-        raise DataError("sample.workers > 1 spreads local engines over Ray workers; an OpenAI-compatible server "
-                        "batches requests itself: use sample.workers: 1 with model.backend: openai")
-    ref = models.ensure_local(models.resolve(model.id))
-    return ("hf" if scoring else model.backend), AutoTokenizer.from_pretrained(ref.load_from), ref
-
-
 def start_ray(ray, workers: int, threads: int) -> None:
     """Join the cluster named by RAY_ADDRESS, or start a local Ray with enough CPUs for `workers` x `threads`
     (at least this machine's cores); nothing if Ray is already up in this process."""

@@ -29,9 +29,14 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ud import io
 from ud.errors import DataError
+from ud.records import SAMPLES
+
+if TYPE_CHECKING:
+    from ud.sampling.estimators import DrawSetting
 
 COMMIT_KEY = "__commit__"
 
@@ -256,15 +261,16 @@ def run_units(questions: list[dict], prompts: list[str], n: int, chunk: int, blo
 
 
 # ---- what defines a draw, and seeding the cache from a previous final file -------------------------------------------
-def definition(model, revision: str | None, prompt, seed: int, backend: str, sample, estimator: str | None = None,
-               adaptive: bool = True) -> dict:
+def definition(setting: DrawSetting, engine: str, *, adaptive: bool = True) -> dict:
     """Everything that decides what a sample is, except how many are drawn: the key of the cache folder.
-    model, prompt, sample: those params sections. `estimator` / `adaptive=False` override sample.estimator /
-    sample.adaptive (inference-time sampling draws the same samples, never stopping early)."""
+    `adaptive=False` leaves sample.adaptive out (inference-time sampling draws the same samples, never stopping
+    early)."""
+    model, sample = setting.model, setting.sample
     settings = {k: getattr(sample, k) for k in ("temperature", "top_p", "max_new_tokens", "exact_score", "chunk",
                                                 "block")}
-    return {"model": {"id": model.id, "revision": revision, "dtype": model.dtype}, "prompt": prompt.model_dump(),
-            "seed": seed, "backend": backend, "sample": {**settings, "estimator": estimator or sample.estimator},
+    return {"model": {"id": model.id, "revision": setting.revision, "dtype": model.dtype},
+            "prompt": setting.prompt.model_dump(), "seed": setting.seed, "backend": engine,
+            "sample": {**settings, "estimator": sample.estimator},
             "adaptive": sample.adaptive.model_dump() if adaptive and sample.adaptive.enabled else None}
 
 
@@ -279,7 +285,7 @@ def import_previous(store: ChunkStore, records_path: Path, meta_path: Path, key:
     if meta.get("definition_hash") != key or meta.get("adaptive"):
         return 0
     by_q: dict[str, dict[int, dict]] = {}
-    for r in io.read_jsonl(records_path):
+    for r in SAMPLES.read(records_path):
         by_q.setdefault(r["qid"], {})[r["k"]] = r
     blocks = 1 if exact else meta["n"] // block
     imported = 0
