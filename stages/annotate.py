@@ -5,6 +5,7 @@ from collections import defaultdict
 
 from ud import io, paths, stage
 from ud.data.prompts import Format
+from ud.errors import DataError
 from ud.method.annotate import build_examples, taught
 from ud.method.binning import Binner
 from ud.method.calibrate import Calibrator, points
@@ -21,6 +22,14 @@ def main(p):
     if a.binning == "quantile":  # equal-count bins over the confidences the SFT set will teach (not every option's)
         fs = [c["f"] for _, classes in taught(asets, p.incorrect, a.incorrect_pick, p.seed) for c in classes]
         binner = Binner.quantile(p.bins, cal(fs), a.labels)
+    elif a.binning == "quantile_top":  # equal-count bins over the top answers' confidences: what will be stated
+        binner = Binner.quantile(p.bins, cal([s["classes"][0]["f"] for s in asets if s["classes"]]), a.labels)
+    elif a.binning == "fixed_range":  # a top-of-k answer is at least 1/k
+        qs = paths.questions("calibration")
+        k = min((len(q["choices"]) for q in qs if q.get("choices")), default=0)
+        if k < 2:
+            raise DataError("annotate.binning=fixed_range needs multiple-choice questions (the range is [1/options, 1])")
+        binner = Binner.fixed_range(p.bins, 1 / k, a.labels)
     else:
         binner = Binner.fixed(p.bins, a.labels)
     binner.fit_values(pc)

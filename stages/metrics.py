@@ -1,9 +1,11 @@
-"""Stage metrics: every method's answer records -> its metrics, binned with the current `bins` (cheap: a bins
-sweep recomputes only this, and what the distilled model needs). Writes metrics/<method>.json (the test split),
+"""Stage metrics: every method's answer records -> its metrics. Writes metrics/<method>.json (the test split),
 metrics/shift.json (each domain-shift dataset), the reliability plots, metrics/summary.md and reliability.png.
 
-The distilled model and the teacher are binned by models/binner.json (what the model was taught); methods with a
-continuous score by `bins` fixed-width bins (paper §4.3); prompting states one of the five E.1 labels."""
+One binning rule for every method (paper §4.3): models/binner.json, the bins the distilled model was taught
+(annotate.binning), bins the teacher's calibrated probability and every baseline's continuous score, so AUROC,
+high % and high acc mean the same bins for all. Prompting states one of the five E.1 labels, which are its bins.
+metrics/ud.json's `paired` holds the distilled model's AUROC minus each other method's, on the same test
+questions, with a paired bootstrap CI."""
 
 from collections import defaultdict
 
@@ -13,7 +15,7 @@ from ud.data.prompts import DEFAULT_LABELS_5
 from ud.method.binning import Binner
 from ud.method.calibrate import Calibrator
 from ud.metrics import report
-from ud.metrics.scores import score_probabilities, score_verbal
+from ud.metrics.scores import binned_score, paired_auroc, score_probabilities, score_verbal
 from ud.records import ANSWER_SETS, ANSWERS
 
 CONTINUOUS = ("lexical", "ptrue", "pik", "semantic")
@@ -35,11 +37,11 @@ def method_metrics(method: str, records: list[dict], binners: dict) -> tuple[dic
     if method not in CONTINUOUS:
         return score_verbal(method, records, binners[method])
     if method != "semantic":
-        return score_probabilities(method, records, binners["fixed"])
+        return score_probabilities(method, records, binners["continuous"])
     by_k = defaultdict(list)  # semantic clustering: one row per K, the default K in front
     for r in records:
         by_k[r["k"]].append(r)
-    scored = {k: score_probabilities(method, rs, binners["fixed"]) for k, rs in sorted(by_k.items())}
+    scored = {k: score_probabilities(method, rs, binners["continuous"]) for k, rs in sorted(by_k.items())}
     k0 = binners["semantic_k"]
     keys = ("auroc", "auroc_ci", "auroc_raw", "accuracy", "high_acc", "high_pct", "ece", "brier", "invalid_rate",
             "cost")
@@ -47,10 +49,33 @@ def method_metrics(method: str, records: list[dict], binners: dict) -> tuple[dic
     return metrics, scored[k0][1]
 
 
+def paired(records: dict[str, list[dict]], binners: dict, reference: str = "ud") -> dict:
+    """{method: AUROC(reference) - AUROC(method), 95% paired-bootstrap CI, n}, each method's binned score, on the
+    test questions both answered (semantic clustering at its default K)."""
+    def by_question(method):
+        recs = [r for r in records[method] if r["set"] == "test"
+                and (method != "semantic" or r["k"] == binners["semantic_k"])]
+        binner = binners["continuous"] if method in CONTINUOUS else binners[method]
+        return {r["qid"]: (binned_score(r, binner), bool(r["correct"])) for r in recs}
+
+    ref = by_question(reference)
+    out = {}
+    for method in records:
+        if method == reference:
+            continue
+        other = by_question(method)
+        qids = [q for q in ref if q in other]
+        result = paired_auroc(([ref[q][0] for q in qids], [ref[q][1] for q in qids]),
+                              ([other[q][0] for q in qids], [other[q][1] for q in qids]))
+        if result is not None:
+            out[method] = result
+    return out
+
+
 def main(p):
     ud_binner = Binner.from_json(io.read_json(paths.BINNER))
     binners = {"ud": ud_binner, "teacher": ud_binner, "prompting": Binner.fixed(5, DEFAULT_LABELS_5),
-               "fixed": Binner.fixed(p.bins), "semantic_k": p.baselines.semantic.default_k}
+               "continuous": ud_binner, "semantic_k": p.baselines.semantic.default_k}
     records = {"teacher": teacher_records()}
     records.update({m: ANSWERS.read(paths.eval_file(m)) for m in report.METHODS if m != "teacher"})
     shift, shift_rows = {}, []
@@ -61,6 +86,8 @@ def main(p):
         for name, recs in by_set.items():
             metrics, rel = method_metrics(method, recs, binners)
             if name == "test":
+                if method == "ud":
+                    metrics["paired"] = paired(records, binners)
                 io.write_json(paths.METRICS / f"{method}.json", metrics)
                 io.write_json(paths.PLOTS / f"{method}_reliability.json", rel)
                 shown = {k: metrics[k] for k in ("n", "auroc", "accuracy", "high_acc", "high_pct", "ece",

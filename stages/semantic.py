@@ -23,7 +23,8 @@ from ud.sampling.estimators import DrawSetting
 def main(p):
     sc = p.baselines.semantic
     fmt = Format.from_params(p.prompt)
-    backend, ref = build_backend(p.model, chat=fmt.chat, scoring=p.sample.estimator == "exact")
+    exact = p.sample.estimator == "exact"
+    backend, ref = build_backend(p.model, chat=fmt.chat, scoring=exact)
     kmax = max(sc.k)
     setting = DrawSetting(p.model, p.prompt, p.sample, p.seed, ref.revision)
     sets = paths.eval_sets(shift=sc.shift)
@@ -41,9 +42,12 @@ def main(p):
     for name, qs in sets:
         for k in sc.k:
             records += semantic.score(qs, samples[name], k, fmt.tagged, tokens_per_sample=tokens_per_sample,
-                                      equivalence=p.normalize.equivalence, merge=merge)
+                                      exact=exact, equivalence=p.normalize.equivalence, merge=merge)
     ANSWERS.write(paths.eval_file("semantic"), records)
-    timings.write("semantic", {"seconds_per_sample": per_sample, "k": sc.k, "default_k": sc.default_k})
+    # exact: one prefill per answer whatever K (timed draws every kmax from it), so the time is per answer
+    timings.write("semantic", {"seconds_per_sample": None if exact else per_sample, "k": sc.k,
+                               "default_k": sc.default_k,
+                               "seconds_per_answer": kmax * per_sample if exact else None})
 
 
 if __name__ == "__main__":

@@ -110,12 +110,24 @@ def test_ptrue_shared_prefix_equals_full_passes(tiny, questions):
     assert not keys.requires_grad  # the prefix pass runs without autograd: no graph is kept
     other = ptrue.prefix_ids(b, "Something else entirely.")
     assert ptrue.p_true(b, prompts, other) == pytest.approx(full, abs=1e-5)  # not covered: full passes
-    greedy = [{"qid": q["id"], "text": t, "answer_key": 0, "correct": i == 0, "n_tokens": 2}
+    greedy = [{"qid": q["id"], "text": t, "answer_key": None, "correct": i == 0, "n_tokens": 2}
               for i, (q, t) in enumerate(zip(questions, ["42", "a much longer proposed answer", "7"]))]
+    # no option read from the answer: the judge sees its text (an option would be shown as "A) <option>")
+    assert [ptrue.proposed(q, r) for q, r in zip(questions, greedy)] == ["42", "a much longer proposed answer", "7"]
     scored = ptrue.score(b, examples, questions[:3], greedy, batch_size=2)
     assert [r["confidence"] for r in scored] == pytest.approx(full, abs=1e-5)
     assert [r["correct"] for r in scored] == [True, False, False]
     assert all(r["extra_forward_passes"] == 1 and r["generated_tokens"] == 2 and "seconds" not in r for r in scored)
+
+
+def test_ptrue_judges_an_answer_it_can_read(questions):
+    q = next(q for q in questions if q.get("choices"))
+    record = {"qid": q["id"], "text": "<answer>B</answer>", "answer_key": 1}
+    text = ptrue.block(q, ptrue.proposed(q, record))
+    options = "\n".join(f"{letter}) {c}" for letter, c in zip("ABCDEFGH", q["choices"]))
+    assert f"Question: {q['question'].strip()}\n{options}\nProposed Answer: B) {q['choices'][1]}\n" in text
+    shots = ptrue.fit({q["id"]: q}, [dict(record, correct=True)], 1, seed=0)
+    assert shots == [(q, f"B) {q['choices'][1]}", True)]
 
 
 def test_ptrue_shots_are_balanced_and_exclude_invalid_answers(questions):
@@ -177,8 +189,8 @@ def test_semantic_records_carry_k_and_the_cost_of_k_samples(questions):
 def test_ptrue_shows_the_brainstormed_samples_before_the_proposed_answer(questions):
     q = questions[0]
     text = ptrue.block(q, "blue", ideas=[" blue", "red ", "blue"])
-    assert text.startswith("Question: What color is the sky on a clear day?\nHere are some brainstormed ideas:\n"
-                           "blue\nred\nblue\nProposed Answer: blue\n")
+    assert text.startswith("Question: What color is the sky on a clear day?\nA) blue\nB) green\nC) red\nD) black\n"
+                           "Here are some brainstormed ideas:\nblue\nred\nblue\nProposed Answer: blue\n")
     assert ptrue.block(q, "blue") == ptrue.block(q, "blue", ideas=[])  # 0 samples: the plain prompt
     assert "brainstormed" not in ptrue.block(q, "blue")
 

@@ -52,3 +52,11 @@ def test_quantile_bins_on_isotonic_steps():
     b5 = Binner.quantile(5, p)  # more bins than distinct values: still 5 bins, one of them empty
     assert b5.n_bins == 5 and sorted(np.bincount(b5.index(p), minlength=5).tolist()) == [0, 100, 100, 100, 100]
     assert b5.labels[0].endswith("%")  # quantile edges get numeric labels unless labels are given
+
+
+def test_fixed_range_bins_split_the_range_a_top_answer_can_take():
+    b = Binner.fixed_range(5, 0.25)
+    assert b.edges == [0.0, 0.4, 0.55, 0.7, 0.85, 1.0]
+    assert list(b.index([0.1, 0.26, 0.5, 0.99])) == [0, 0, 1, 4]  # below 1/k joins the first bin
+    with pytest.raises(ValueError, match="0 < low < 1"):
+        Binner.fixed_range(5, 1.0)

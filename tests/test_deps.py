@@ -29,11 +29,11 @@ def _broken(tmp_path, edit) -> list[str]:
 def test_a_removed_dep_or_param_is_named_with_its_stage(tmp_path):
     def edit(stages):
         stages["annotate"]["deps"].remove("src/ud/method/calibrate.py")
-        stages["metrics"]["params"].remove("bins")
+        stages["annotate"]["params"].remove("bins")
         stages["sample"]["do"]["deps"].remove("src/ud/engines/hf.py")
     assert sorted(_broken(tmp_path, edit)) == [
         "annotate: imports src/ud/method/calibrate.py but does not list it in deps",
-        "metrics: reads param bins but does not list it",
+        "annotate: reads param bins but does not list it",
         "sample: imports src/ud/engines/hf.py but does not list it in deps"]
 
 

@@ -115,6 +115,13 @@ def _check_metrics_against_records(proj: Path) -> None:
         counts = [texts.count(c) for c in q["choices"]]
         assert r["confidence"] == max(counts) / 4
     assert _metrics(proj, "semantic")["accuracy"] == sum(r["correct"] for r in sem) / 4
+    # one binning rule: a continuous score's high % counts the distilled model's high bins of models/binner.json
+    edges = binner["edges"]
+    lexical = [r for r in _jsonl(proj / "data/eval/lexical.jsonl") if r["set"] == "test"]
+    in_high = [max(i for i, e in enumerate(edges[:-1]) if r["confidence"] >= e) in high for r in lexical]
+    assert _metrics(proj, "lexical")["high_pct"] == 100 * sum(in_high) / 4
+    paired = _metrics(proj, "ud")["paired"]  # every other method, on the same 4 questions (None: one class)
+    assert set(paired) <= set(METHODS) - {"ud"} and all(d["n"] == 4 for d in paired.values())
 
 
 def test_choices_pipeline_reruns_only_what_changed(tmp_path, tiny_model_dir, toy_jsonl):

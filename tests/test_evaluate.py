@@ -157,3 +157,15 @@ def test_prompting_without_reasoning_asks_for_answer_and_confidence_only(questio
     assert "very low, low, medium, high, very high" in p_without
     answer, conf = without.split_confidence("<answer>A</answer> <confidence>low</confidence>")
     assert "A" in answer and conf == "low"
+
+
+def test_prompting_on_open_questions_shows_no_multiple_choice_example():
+    from ud.baselines.prompting import prompting_format
+
+    q = {"id": "o", "question": "What is 4 * 8?", "choices": None, "answer": "32", "answers": None}
+    fmt = prompting_format([q])
+    messages = fmt.messages(q, baseline=True)
+    assert len(messages) == 1 and "Lisa" not in messages[0]["content"]  # no worked example with options
+    assert "very low, low, medium, high, very high" in messages[0]["content"] and "What is 4 * 8?" in messages[0]["content"]
+    answer, conf = fmt.split_confidence("32 <confidence>high</confidence>")
+    assert "32" in answer and conf == "high"

@@ -79,3 +79,20 @@ def test_report_table_and_figure(tmp_path):
     assert "| obqa | UD (distilled, 1 generation) | 20 | 0.700 |" in md
     png = (tmp_path / "plots" / "reliability.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
+
+
+def test_paired_auroc_resamples_the_same_questions_for_both_methods():
+    from ud.metrics.scores import auroc, paired_auroc
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 400)
+    good = y * 2 + rng.integers(0, 3, 400)  # ranks right answers higher
+    noisy = good + rng.integers(0, 6, 400)
+    same = paired_auroc((good, y), (good, y))
+    assert same["delta"] == 0.0 and same["ci"] == [0.0, 0.0] and same["n"] == 400  # paired: no spread at all
+    d = paired_auroc((good, y), (noisy, y))
+    assert d["delta"] == pytest.approx(auroc(good, y) - auroc(noisy, y))
+    assert 0 < d["ci"][0] < d["delta"] < d["ci"][1]
+    with pytest.raises(ValueError, match="pair them by question"):
+        paired_auroc((good, y), (good[:10], y[:10]))
+    assert paired_auroc((good, np.ones(400)), (good, y)) is None  # one class: no AUROC

@@ -143,7 +143,10 @@ class CalibrateParams(Section):
 
 
 class AnnotateParams(Section):
-    binning: Literal["fixed", "quantile"] = Field("fixed", description="fixed-width or equal-count bins")
+    binning: Literal["fixed", "fixed_range", "quantile", "quantile_top"] = Field(
+        "fixed", description="the one binning rule of every method: fixed (equal width over [0, 1], the paper's), "
+        "fixed_range (equal width over [1/options, 1]), quantile (equal shares of the taught answers), quantile_top "
+        "(equal shares of each question's top answer: the confidences the model will state)")
     labels: list[str] | None = Field(None, description="null (defaults) or one label per bin")
     incorrect_pick: Literal["top", "random"] = Field("top", description="which incorrect answers join the SFT set")
     instruction: str = Field("Additionally state how confident you are in your answer.",

@@ -15,10 +15,13 @@ CONFIDENCE_INSTRUCTION = "State your confidence in the answer ({labels}) in <con
 
 
 def prompting_format(questions: list[dict], reasoning: bool = True) -> Format:
-    """E.1: a chat prompt with lettered options and the five verbal levels (the answer text for open questions).
-    `reasoning` keeps its <reasoning> span (the paper's prompt); without it the model writes only the answer and
-    the confidence, a few tokens instead of a paragraph."""
-    what = "letter" if all(q.get("choices") for q in questions) else "text"
+    """E.1: a chat prompt with lettered options and the five verbal levels. `reasoning` keeps its <reasoning> span
+    (the paper's prompt); without it the model writes only the answer and the confidence, a few tokens instead of a
+    paragraph. Open questions get E.1's open instruction with the confidence sentence and no worked example (the
+    multiple-choice one lists options they do not have)."""
+    if not all(q.get("choices") for q in questions):
+        return Format("open", "text")
+    what = "letter"
     if reasoning:
         return Format("reasoning", what, reasoning=True)
     return Format("reasoning", what, reasoning=False,

@@ -1,9 +1,10 @@
 """P(True) (Kadavath et al. 2022): the base model judges whether its proposed (greedy) answer is true; the score
 is p("A") / (p("A") + p("B")) for the options "(A) True" / "(B) False" at the next token, few-shot with examples
 from the calibration split (their greedy answers and whether they were right). As in Kadavath et al., the question
-shows the model's own brainstormed samples before the proposed answer ("Here are some brainstormed ideas:",
-`baselines.ptrue.samples` of them; the paper compares with 20, 0 is the cheap variant without them). The few-shot
-prefix is computed once and its KV cache shared by every question (Backend.next_token_logits)."""
+shows its answer options, then the model's own brainstormed samples ("Here are some brainstormed ideas:",
+`baselines.ptrue.samples` of them; the paper compares with 20, 0 is the cheap variant without them), then the
+proposed answer as letter and text ("B) Paris"), so the model judges an answer it can read. The few-shot prefix is
+computed once and its KV cache shared by every question (Backend.next_token_logits)."""
 
 from __future__ import annotations
 
@@ -12,17 +13,27 @@ import random
 import torch
 from tqdm import tqdm
 
+from ud.data.prompts import LETTERS, option_lines
 from ud.engines.base import Backend, Tokens, length_batches
 from ud.metrics.scores import greedy_answer
 
-TEMPLATE = ("Question: {question}\n{ideas}Proposed Answer: {answer}\nIs the proposed answer:\n (A) True\n"
+TEMPLATE = ("Question: {question}\n{options}{ideas}Proposed Answer: {answer}\nIs the proposed answer:\n (A) True\n"
             " (B) False\nThe proposed answer is:")
 IDEAS = "Here are some brainstormed ideas:\n{ideas}\n"
 
 
+def proposed(q: dict, record: dict) -> str:
+    """The proposed answer as the judge reads it: "B) Paris" for an option, else the answer's text."""
+    key = record.get("answer_key")
+    if q.get("choices") and isinstance(key, int) and 0 <= key < len(q["choices"]):
+        return f"{LETTERS[key]}) {q['choices'][key]}"
+    return record["text"]
+
+
 def block(q: dict, answer: str, verdict: str | None = None, ideas: list[str] | None = None) -> str:
     brainstorm = IDEAS.format(ideas="\n".join(i.strip() for i in ideas)) if ideas else ""
-    text = TEMPLATE.format(question=q["question"].strip(), ideas=brainstorm, answer=answer.strip())
+    options = option_lines(q["choices"]) + "\n" if q.get("choices") else ""
+    text = TEMPLATE.format(question=q["question"].strip(), options=options, ideas=brainstorm, answer=answer.strip())
     return text + (f" ({verdict})\n\n" if verdict else "")
 
 
@@ -59,7 +70,7 @@ def fit(questions: dict[str, dict], calibration: list[dict], shots: int, seed: i
     wrong = [r for r in calibration if not r["correct"] and r["answer_key"] is not None]
     picked = rng.sample(right, min(len(right), (shots + 1) // 2)) + rng.sample(wrong, min(len(wrong), shots // 2))
     rng.shuffle(picked)
-    return [(questions[r["qid"]], r["text"], r["correct"]) for r in picked]
+    return [(questions[r["qid"]], proposed(questions[r["qid"]], r), r["correct"]) for r in picked]
 
 
 def score(backend: Backend, examples: list[tuple[dict, str, bool]], questions: list[dict], records: list[dict],
@@ -70,7 +81,7 @@ def score(backend: Backend, examples: list[tuple[dict, str, bool]], questions: l
     generated_tokens) is added to the answer's."""
     shots = shots_text(examples)
     ideas = ideas or {}
-    prompts = [shots + block(q, r["text"], ideas=ideas.get(q["id"])) for q, r in zip(questions, records)]
+    prompts = [shots + block(q, proposed(q, r), ideas=ideas.get(q["id"])) for q, r in zip(questions, records)]
     prefix = prefix_ids(backend, shots)
     scores: list[float] = [0.0] * len(prompts)
     for idx in tqdm(length_batches(prompts, batch_size), desc=desc, unit="batch"):  # right padding: similar lengths

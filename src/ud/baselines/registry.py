@@ -30,7 +30,7 @@ METHODS: dict[str, Method] = {m.name: m for m in (
                                          ("ptrue", "per_answer"))),
     # P(IK): its features come from the greedy answer's own passes
     Method("pik", "P(IK) probe", "pik", (("greedy_eval", "per_answer"),)),
-    # semantic clustering: K fresh samples at the measured rate, per K (ud.timings handles it)
+    # semantic clustering: K fresh samples at the measured rate, per K; under exact one prefill at every K
     Method("semantic", "semantic clustering", "semantic"),
 )}
 BASELINES = [name for name, m in METHODS.items() if m.stage not in ("evaluate", "metrics")]
@@ -43,7 +43,7 @@ def _add(*parts: float | None) -> float | None:
 def seconds_per_answer(t: dict[str, dict]) -> dict:
     """Seconds per answer on the test split for every method whose stages left timings, from what each ran: the sum
     of the timings entries its row names; semantic clustering: K fresh samples at
-    the measured rate; the teacher: sample@test's compute per question.
+    the measured rate (under exact: its one prefill, at every K); the teacher: sample@test's compute per question.
     Returns {method: seconds, ..., "semantic_by_k": {k: seconds}}."""
     out: dict = {}
     for m in METHODS.values():
@@ -51,8 +51,10 @@ def seconds_per_answer(t: dict[str, dict]) -> dict:
             out[m.name] = _add(*((t[stage].get(key) or {}).get("test") for stage, key in m.seconds))
     if "semantic" in t:
         rate = t["semantic"].get("seconds_per_sample")
+        per_answer = t["semantic"].get("seconds_per_answer")  # exact: one prefill, the same at every K
         ks = t["semantic"].get("k") or []
-        out["semantic_by_k"] = {str(k): (None if rate is None else k * rate) for k in ks}
+        out["semantic_by_k"] = {str(k): per_answer if per_answer is not None else None if rate is None else k * rate
+                                for k in ks}
         out["semantic"] = out["semantic_by_k"].get(str(t["semantic"].get("default_k")))
     s = t.get("sample@test")
     if s and s.get("compute_seconds") is not None and s.get("questions"):

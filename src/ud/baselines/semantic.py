@@ -27,13 +27,15 @@ def cluster_answer(q: dict, samples: list[dict], k: int, require_tags: bool,
 
 
 def score(questions: list[dict], samples: dict[str, list[dict]], k: int, require_tags: bool, *,
-          tokens_per_sample: float, equivalence=DEFAULT_EQUIVALENCE,
+          tokens_per_sample: float, exact: bool = False, equivalence=DEFAULT_EQUIVALENCE,
           merge=None) -> list[dict]:
-    """The common answer record of each question at K = k (cost: k fresh samples, at the measured token rate)."""
+    """The common answer record of each question at K = k. Cost: k fresh samples at the measured token rate; with
+    the `exact` estimator, the one prefill that gives the option distribution every K draws from (no decoding)."""
     out = []
     for q in questions:
         r = cluster_answer(q, samples[q["id"]], k, require_tags, equivalence, merge)
         out.append({"set": q.get("set"), "qid": q["id"], "k": k, "answer_key": r["answer_key"],
-                    "correct": r["correct"], "confidence": r["share"], "raw": r["share"], "bin": None, "samples": k,
-                    "generated_tokens": k * tokens_per_sample, "extra_forward_passes": 0})
+                    "correct": r["correct"], "confidence": r["share"], "raw": r["share"], "bin": None,
+                    "samples": 0 if exact else k, "generated_tokens": 0 if exact else k * tokens_per_sample,
+                    "extra_forward_passes": 1 if exact else 0})
     return out

@@ -23,7 +23,7 @@ UD_INSTRUCTION = "Additionally state how confident you are in your answer."
 DEFAULT_LABELS_5 = ["very low", "low", "medium", "high", "very high"]
 
 _EXAMPLE_Q = "If each of Lisa's 7 chickens lays 6 eggs, how many eggs does Lisa have?"
-_EXAMPLE_CHOICES = ["13", "36", "42", "48"]
+_EXAMPLE_CHOICES = ["24", "35", "42", "50"]  # E.1's worked example
 _EXAMPLE_REASONING = "This can be solved with multiplication. The answer is 7x6, or 42."
 
 SAMPLING_INSTRUCTION = (

@@ -46,6 +46,13 @@ class Binner:
         return cls([round(float(e), 10) for e in np.linspace(0.0, 1.0, bins + 1)], labels)
 
     @classmethod
+    def fixed_range(cls, bins: int, low: float, labels=None) -> Binner:
+        """Equal width over [low, 1] (a top-of-k answer is always >= 1/k): the first bin also holds [0, low)."""
+        if not 0.0 < low < 1.0:
+            raise ValueError(f"fixed_range needs 0 < low < 1, got {low}")
+        return cls([0.0] + [round(float(e), 10) for e in np.linspace(low, 1.0, bins + 1)[1:]], labels)
+
+    @classmethod
     def quantile(cls, bins: int, p, labels=None) -> Binner:
         """Edges that split the calibrated probabilities into groups of (nearly) equal size.
 

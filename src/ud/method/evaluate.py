@@ -12,7 +12,9 @@ confidence (`raw`), and the decoding rule `label_rule` decides which label the m
 
 Prediction record (data/eval/<method>.jsonl, the common record of ud.metrics.scores plus the text):
   {qid, text, answer_key, correct, bin, label, confidence, raw, label_probs, bin_argmax, bin_expected,
-   samples: 1, generated_tokens, extra_forward_passes: 0}
+   samples: 1, generated_tokens, extra_forward_passes}
+extra_forward_passes is 1 where the label distribution is read (one batched pass over the labels from the prompt's
+KV cache), 0 for a plain generation (prompting).
 """
 
 from __future__ import annotations
@@ -90,7 +92,8 @@ def predict(backend: Backend, fmt: Format, questions: list[dict], labels: list[s
             if binner is not None:
                 expected = sum(p * v for p, v in zip(dist, binner.midpoints)) if dist is not None else None
                 b_exp = int(binner.index([expected])[0]) if expected is not None else None
-                rec.update(raw=expected, label_probs=dist, bin_argmax=stated, bin_expected=b_exp)
+                rec.update(raw=expected, label_probs=dist, bin_argmax=stated, bin_expected=b_exp,
+                           extra_forward_passes=1 if dist is not None else 0)
                 if label_rule == "expected":
                     rec.update(bin=b_exp, label=labels[b_exp] if b_exp is not None else None)
             preds[i] = rec

@@ -50,6 +50,12 @@ def summary_markdown(metrics: list[dict], shift: dict[str, dict] | None = None, 
     lines.append("")
     lines.append("AUROC: confidence bin as the score (ties count half), 95% bootstrap CI; `auroc raw`: the continuous "
                  "score before binning. ECE/Brier: each bin stands for its confidence value.")
+    pairs = (by_method.get("ud") or {}).get("paired") or {}
+    if pairs:
+        lines += ["", "Paired AUROC difference, distilled model minus each method (binned scores, the same test "
+                  "questions, paired bootstrap 95% CI):", "", "| method | Δ auroc | 95% ci | n |", "|---|---|---|---|"]
+        for name, d in pairs.items():
+            lines.append(f"| {registry.title(name)} | {d['delta']:+.3f} | {_fmt(d['ci'])} | {d['n']} |")
     ud, sem = by_method.get("ud"), by_method.get("semantic")
     if ud and sem and ud["cost"].get("generated_tokens_per_answer"):
         ratio_t = (sem["cost"].get("generated_tokens_per_answer") or 0) / ud["cost"]["generated_tokens_per_answer"]

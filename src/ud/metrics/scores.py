@@ -71,6 +71,28 @@ def auroc_ci(scores, correct, n_boot: int = 1000, seed: int = 0) -> list[float] 
     return [float(np.percentile(vals, 2.5)), float(np.percentile(vals, 97.5))] if vals else None
 
 
+def paired_auroc(a: tuple, b: tuple, n_boot: int = 1000, seed: int = 0) -> dict | None:
+    """AUROC(a) - AUROC(b) on the same questions, with a paired 95% percentile bootstrap: every resample draws one
+    set of questions for both methods. a, b: (scores, correct) aligned by question (each method is graded on its
+    own answer). None when either method has a single class."""
+    sa, ya = np.asarray(a[0], dtype=float), np.asarray(a[1], dtype=int)
+    sb, yb = np.asarray(b[0], dtype=float), np.asarray(b[1], dtype=int)
+    if len(ya) != len(yb):
+        raise ValueError(f"paired_auroc: {len(ya)} vs {len(yb)} questions (pair them by question first)")
+    da, db = auroc(sa, ya), auroc(sb, yb)
+    if da is None or db is None:
+        return None
+    rng = np.random.default_rng(seed)
+    deltas = []
+    for _ in range(n_boot):
+        i = rng.integers(0, len(ya), len(ya))
+        x, y = auroc(sa[i], ya[i]), auroc(sb[i], yb[i])
+        if x is not None and y is not None:
+            deltas.append(x - y)
+    ci = [float(np.percentile(deltas, 2.5)), float(np.percentile(deltas, 97.5))] if deltas else None
+    return {"delta": da - db, "ci": ci, "n": int(len(ya))}
+
+
 def ece(conf, correct, n_bins: int = 30) -> float:
     """Expected calibration error with equal-width bins over [0, 1] (Appendix G uses 30)."""
     conf, y = np.asarray(conf, dtype=float), np.asarray(correct, dtype=float)
@@ -168,9 +190,20 @@ def score_verbal(method: str, records: list[dict], binner) -> tuple[dict, list[d
                      extra=extra or None)
 
 
+def binned_score(record: dict, binner) -> int:
+    """The score a method's AUROC ranks by: the bin it stated, or the bin of its probability under `binner`; an
+    unreadable confidence counts as the lowest bin (as in summarize)."""
+    if record.get("bin") is not None:
+        return int(record["bin"])
+    if record.get("confidence") is None:
+        return 0
+    return int(binner.index([record["confidence"]])[0])
+
+
 def score_probabilities(method: str, records: list[dict], binner) -> tuple[dict, list[dict]]:
-    """Metrics of a method with a continuous confidence: its probabilities go into the (fixed-width) bins of
-    `binner` (paper §4.3), so AUROC compares like with like with the verbal methods; the raw score's AUROC too."""
+    """Metrics of a method with a continuous confidence: its probabilities go into the bins of `binner` (the one
+    rule every method is binned by, paper §4.3), so AUROC compares like with like with the verbal methods; the raw
+    score's AUROC too."""
     probs = [r["confidence"] for r in records]
     raw, correct = [r["raw"] for r in records], [bool(r["correct"]) for r in records]
     extra = {"auroc_raw": auroc(raw, correct), "auroc_raw_ci": auroc_ci(raw, correct),
