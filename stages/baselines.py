@@ -10,9 +10,9 @@ from ud.records import ANSWERS
 
 def main(p):
     for method in BASELINES:
-        records = [r for r in ANSWERS.read(paths.eval_file(method)) if r["set"] == "test"]
+        records = [r for r in ANSWERS.read(paths.eval_file(method)) if r["set"] == p.scored]
         right = sum(bool(r["correct"]) for r in records)
-        print(f"{method}: {len(records)} answers on the test split, {right} right")
+        print(f"{method}: {len(records)} answers on the {p.scored} split, {right} right")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
-"""Stage evaluate: one generation per question from the distilled model, on the test split and every domain-shift
-dataset -> data/eval/ud.jsonl (answer, stated confidence, its label distribution and expected confidence, cost;
+"""Stage evaluate: one generation per question from the distilled model, on the scored split (and, when it is test,
+every domain-shift dataset) -> data/eval/ud.jsonl (answer, stated confidence, its label distribution and expected confidence, cost;
 metrics come from the metrics stage). evaluate.label_rule decides the stated label (argmax | expected)."""
 
 from ud import io, paths, stage, timings
@@ -16,7 +16,7 @@ def main(p):
     backend, _ = build_backend(p.model, chat=fmt.chat, trained=str(paths.UD_MODEL))
     e = p.evaluate
     records, clock = [], timings.PerSet()
-    for name, qs in paths.eval_sets():
+    for name, qs in paths.eval_sets(p.scored):
         with clock.timing(name, len(qs)):
             preds = predict(backend, fmt, qs, binner.labels, ud=True, constrain=e.constrain,
                             max_new_tokens=e.max_new_tokens, batch_size=e.batch_size,

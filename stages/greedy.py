@@ -19,7 +19,7 @@ def main(p, part: str):
     g = p.baselines.greedy
     fmt = Format.from_params(p.prompt)
     backend, _ = build_backend(p.model, chat=fmt.chat, scoring=True)
-    sets = [("calibration", paths.questions("calibration"))] if part == "calibration" else paths.eval_sets()
+    sets = [("calibration", paths.questions("calibration"))] if part == "calibration" else paths.eval_sets(p.scored)
     records, feats, clock = [], [], timings.PerSet()
     for name, qs in sets:
         with clock.timing(name, len(qs)):

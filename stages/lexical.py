@@ -9,7 +9,7 @@ from ud.records import ANSWERS, GREEDY
 def main(p):
     calibrator = lexical.fit(GREEDY.read(paths.greedy_file("calibration")))
     io.write_json(paths.LEXICAL_CALIBRATOR, calibrator.to_json())
-    answers = [r for r in GREEDY.read(paths.greedy_file("eval")) if p.baselines.lexical.shift or r["set"] == "test"]
+    answers = [r for r in GREEDY.read(paths.greedy_file("eval")) if p.baselines.lexical.shift or r["set"] == p.scored]
     ANSWERS.write(paths.eval_file("lexical"), lexical.score(calibrator, answers))
 
 

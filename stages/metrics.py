@@ -1,4 +1,5 @@
-"""Stage metrics: every method's answer records -> its metrics. Writes metrics/<method>.json (the test split),
+"""Stage metrics: every method's answer records -> its metrics. Writes metrics/<method>.json (the scored split,
+param `scored`: test, or validation while choosing knobs; its `split` field says which),
 metrics/shift.json (each domain-shift dataset), the reliability plots, metrics/summary.md and reliability.png.
 
 One binning rule for every method (paper §4.3): models/binner.json, the bins the distilled model was taught
@@ -21,16 +22,16 @@ from ud.records import ANSWER_SETS, ANSWERS
 CONTINUOUS = ("lexical", "ptrue", "pik", "semantic")
 
 
-def teacher_records() -> list[dict]:
-    meta = io.read_json(paths.samples_meta("test"))
-    asets = ANSWER_SETS.read(paths.answers_file("test"))
+def teacher_records(split: str) -> list[dict]:
+    meta = io.read_json(paths.samples_meta(split))
+    asets = ANSWER_SETS.read(paths.answers_file(split))
     n = max(1, len(asets))
     exact = meta["estimator"] == "exact"
     cost = {"samples": 0 if exact else meta["n"], "generated_tokens": 0 if exact else meta["generated_tokens"] / n,
             "extra_forward_passes": 1 if exact else 0}
     recs = teacher.score(asets, Calibrator.from_json(io.read_json(paths.CALIBRATOR)),
                          Binner.from_json(io.read_json(paths.BINNER)), cost)
-    return [dict(r, set="test") for r in recs]
+    return [dict(r, set=split) for r in recs]
 
 
 def method_metrics(method: str, records: list[dict], binners: dict) -> tuple[dict, list[dict]]:
@@ -49,11 +50,11 @@ def method_metrics(method: str, records: list[dict], binners: dict) -> tuple[dic
     return metrics, scored[k0][1]
 
 
-def paired(records: dict[str, list[dict]], binners: dict, reference: str = "ud") -> dict:
+def paired(records: dict[str, list[dict]], binners: dict, split: str, reference: str = "ud") -> dict:
     """{method: AUROC(reference) - AUROC(method), 95% paired-bootstrap CI, n}, each method's binned score, on the
-    test questions both answered (semantic clustering at its default K)."""
+    questions of `split` both answered (semantic clustering at its default K)."""
     def by_question(method):
-        recs = [r for r in records[method] if r["set"] == "test"
+        recs = [r for r in records[method] if r["set"] == split
                 and (method != "semantic" or r["k"] == binners["semantic_k"])]
         binner = binners["continuous"] if method in CONTINUOUS else binners[method]
         return {r["qid"]: (binned_score(r, binner), bool(r["correct"])) for r in recs}
@@ -76,7 +77,7 @@ def main(p):
     ud_binner = Binner.from_json(io.read_json(paths.BINNER))
     binners = {"ud": ud_binner, "teacher": ud_binner, "prompting": Binner.fixed(5, DEFAULT_LABELS_5),
                "continuous": ud_binner, "semantic_k": p.baselines.semantic.default_k}
-    records = {"teacher": teacher_records()}
+    records = {"teacher": teacher_records(p.scored)}
     records.update({m: ANSWERS.read(paths.eval_file(m)) for m in report.METHODS if m != "teacher"})
     shift, shift_rows = {}, []
     for method in report.METHODS:
@@ -85,9 +86,10 @@ def main(p):
             by_set[r["set"]].append(r)
         for name, recs in by_set.items():
             metrics, rel = method_metrics(method, recs, binners)
-            if name == "test":
+            if name == p.scored:
+                metrics["split"] = p.scored
                 if method == "ud":
-                    metrics["paired"] = paired(records, binners)
+                    metrics["paired"] = paired(records, binners, p.scored)
                 io.write_json(paths.METRICS / f"{method}.json", metrics)
                 io.write_json(paths.PLOTS / f"{method}_reliability.json", rel)
                 shown = {k: metrics[k] for k in ("n", "auroc", "accuracy", "high_acc", "high_pct", "ece",

@@ -14,7 +14,7 @@ def main(p):
                     GREEDY.read(paths.greedy_file("calibration")), c=p.baselines.pik.C, seed=p.seed)
     io.write_json(paths.PIK_PROBE, probe.to_json())
     records = GREEDY.read(paths.greedy_file("eval"))
-    keep = np.array([p.baselines.pik.shift or r["set"] == "test" for r in records], dtype=bool)
+    keep = np.array([p.baselines.pik.shift or r["set"] == p.scored for r in records], dtype=bool)
     feats = load_file(str(paths.features_file("eval")))["hidden"][keep]
     ANSWERS.write(paths.eval_file("pik"), pik.score(probe, feats, [r for r, k in zip(records, keep) if k]))
 

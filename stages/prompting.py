@@ -1,5 +1,5 @@
 """Stage prompting: the base model asked for its answer and a verbal confidence (Appendix E.1)
--> data/eval/prompting.jsonl (test, and the shift datasets when baselines.prompting.shift)."""
+-> data/eval/prompting.jsonl (the scored split, and the shift datasets when baselines.prompting.shift)."""
 
 from ud import paths, stage, timings
 from ud.baselines import prompting
@@ -11,7 +11,7 @@ def main(p):
     b = p.baselines.prompting
     backend, _ = build_backend(p.model, chat=True)
     records, clock = [], timings.PerSet()
-    for name, qs in paths.eval_sets(shift=b.shift):
+    for name, qs in paths.eval_sets(p.scored, shift=b.shift):
         with clock.timing(name, len(qs)):
             records += prompting.score(backend, qs, b.max_new_tokens, b.batch_size, p.normalize.equivalence,
                                        desc=f"prompting {name}", reasoning=b.reasoning)

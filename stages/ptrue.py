@@ -22,7 +22,7 @@ def main(p):
                       GREEDY.read(paths.greedy_file("calibration")), pt.shots, p.seed)
     greedy = {(r["set"], r["qid"]): r for r in GREEDY.read(paths.greedy_file("eval"))}
     records, scoring, brainstorm = [], timings.PerSet(), {}
-    for name, qs in paths.eval_sets(shift=pt.shift):
+    for name, qs in paths.eval_sets(p.scored, shift=pt.shift):
         ideas, cost = None, None
         brainstorm[name] = 0.0  # without brainstormed samples
         if pt.samples:

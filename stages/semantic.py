@@ -27,7 +27,7 @@ def main(p):
     backend, ref = build_backend(p.model, chat=fmt.chat, scoring=exact)
     kmax = max(sc.k)
     setting = DrawSetting(p.model, p.prompt, p.sample, p.seed, ref.revision)
-    sets = paths.eval_sets(shift=sc.shift)
+    sets = paths.eval_sets(p.scored, shift=sc.shift)
     samples = {}
     for name, qs in sets:
         with tqdm(total=len(qs), desc=f"semantic {name} (K={kmax})", unit="q") as bar:

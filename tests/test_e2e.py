@@ -77,7 +77,8 @@ def _metrics(proj: Path, method: str) -> dict:
     return json.loads((proj / "metrics" / f"{method}.json").read_text())
 
 
-ALL_STAGES = {"prepare", "sample@calibration", "sample@test", "normalize@calibration", "normalize@test", "calibrate",
+ALL_STAGES = {"prepare", "sample@calibration", "sample@validation", "sample@test", "normalize@calibration",
+              "normalize@validation", "normalize@test", "calibrate",
               "annotate", "train", "evaluate", "prompting", "greedy_calibration", "greedy_eval", "lexical", "pik",
               "ptrue", "semantic", "baselines", "metrics"}
 METHODS = ("ud", "teacher", "prompting", "lexical", "ptrue", "pik", "semantic")
@@ -173,8 +174,8 @@ def test_choices_pipeline_reruns_only_what_changed(tmp_path, tiny_model_dir, toy
     assert _ran(out) == {"annotate", "train", "evaluate", "metrics"}
 
     out = _run(["dvc", "exp", "run", "-S", "n=3"], proj).stdout
-    assert _ran(out) == {"normalize@calibration", "normalize@test", "calibrate", "annotate", "train", "evaluate",
-                         "metrics"}
+    assert _ran(out) == {"normalize@calibration", "normalize@validation", "normalize@test", "calibrate", "annotate",
+                         "train", "evaluate", "metrics"}
     assert all(a["n"] == 3 for a in _jsonl(proj / "data/answers/test.jsonl"))
 
     r = _run(["dvc", "exp", "run", "-S", "n=7"], proj, check=False)  # more than drawn: clear error, no compute
@@ -304,3 +305,18 @@ def test_open_answer_pipeline_end_to_end(tmp_path, tiny_model_dir):
     assert json.loads((proj / "metrics/shift.json").read_text()) == {}
     assert "Domain shift" not in (proj / "metrics/summary.md").read_text()
     assert _ran(_run(["dvc", "repro"], proj).stdout) == set()
+
+
+def test_sweep_scores_the_validation_split_one_experiment_per_combination(tmp_path, tiny_model_dir, toy_jsonl):
+    proj = make_project(tmp_path, tiny_model_dir, toy_jsonl)
+    out = _run([sys.executable, "-m", "ud.cli", "sweep", "-S", "bins=3,5", "--out", "sweeps/bins.json"], proj).stdout
+    rows = json.loads((proj / "sweeps/bins.json").read_text())
+    assert [r["config"] for r in rows] == [{"bins": "3"}, {"bins": "5"}]
+    assert all(r["n"] == 2 for r in rows)  # the 2 validation questions, never the 4 of test
+    assert [len(r["sft_labels"]) for r in rows] == [3, 5]
+    assert "| bins=3 | 2 |" in out and "| bins=5 | 2 |" in out
+    assert _metrics(proj, "ud")["split"] == "validation" and json.loads((proj / "metrics/shift.json").read_text()) == {}
+    evaluated = {r["set"] for r in _jsonl(proj / "data/eval/ud.jsonl")}
+    assert evaluated == {"validation"}  # no test or shift question was answered
+    exps = _run(["dvc", "exp", "show", "--json"], proj).stdout
+    assert exps.count('"scored": "validation"') >= 2  # each combination is a DVC experiment

@@ -8,6 +8,7 @@
   ud dvc-deps [--write]       each stage's code deps and params, computed from its script, against dvc.yaml
   ud report --readme|--check  README.md's and docs/'s results blocks, rendered from the kept runs
   ud timings [--keep DIR]     seconds per answer of every method, from what the stages measured
+  ud sweep -S key=v1,v2 ...   choose knobs on the validation split (DVC experiments); it refuses to score test
   ud claims distill | train | evaluate   multi-claim outputs (Appendix A.2) on a JSONL of documents
 """
 
@@ -154,6 +155,26 @@ def profile(name: str, params: str = PARAMS):
     note = f"# Written by `ud profile {name}`: the defaults of src/ud/params.py with profiles/{name}.yaml over them."
     Path(params).write_text(render(data, f"{header}\n{note}" if header else note))
     typer.echo(f"{params} <- defaults + {src}. Run `dvc repro` (or `dvc exp run`) to use it.")
+
+
+@app.command()
+def sweep(setting: list[str] = typer.Option(..., "--set-param", "-S", help="key=value[,value...] (repeat)"),
+          out: str = typer.Option("sweeps/sweep.json", "--out", help="the rows, one per combination (JSON)"),
+          params: str = PARAMS):
+    """Run every combination of the given values as a DVC experiment scored on the validation split, and print
+    the table that chooses among them. The test split is never scored: it is for `dvc repro` once the values are
+    chosen."""
+    from ud.tools import sweep as sweeps
+
+    configs = _call(sweeps.grid, setting)
+    p = _params(params)
+    if p.prepare.validation.questions < 1:
+        typer.secho("error: a sweep scores the validation split: set prepare.validation.questions", fg="red", err=True)
+        raise typer.Exit(2)
+    typer.echo(f"{len(configs)} experiments on the validation split ({p.prepare.validation.questions} questions)")
+    rows = _call(sweeps.run, setting, Path(out))
+    typer.echo(sweeps.table(rows))
+    typer.echo(f"rows in {out}; write the chosen values into params.yaml and `dvc repro` to score test once")
 
 
 @app.command()

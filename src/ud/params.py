@@ -264,6 +264,9 @@ class Params(Section):
     incorrect: Annotated[int, Field(ge=0)] = Field(1, description="incorrect answers per question in the SFT set")
     n: PosInt = Field(20, description="samples per question used for frequencies (<= sample.n; never resamples)")
     seed: Annotated[int, Field(ge=0)] = Field(0, description="every random choice derives from it")
+    scored: Literal["test", "validation"] = Field(
+        "test", description="the split every method is scored on: validation while choosing knobs (`ud sweep`), "
+        "test once, for the configuration chosen; domain shift is scored with test only")
     model: ModelParams = Field(ModelParams(), description="the base model")
     data: DataParams = Field(DataParams(), description="the calibration/test dataset")
     prompt: PromptParams = Field(PromptParams(), description="how questions are asked and answers written")
@@ -295,6 +298,8 @@ class Params(Section):
                                  f"strings (one per bin, bins={self.bins})")
             if len(set(labels)) != self.bins:
                 raise ValueError(f"annotate.labels={labels!r}: labels must be distinct")
+        if self.scored == "validation" and self.prepare.validation.questions < 1:
+            raise ValueError("scored='validation' needs a validation split: set prepare.validation.questions")
         return self
 
 

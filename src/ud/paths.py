@@ -1,7 +1,8 @@
 """Where every artifact lives (the same paths as dvc.yaml), and the evaluation sets.
 
-An evaluation set is the test split ("test") or a domain-shift dataset (its name): every method scores every set
-it runs on, and each answer record carries its `set`.
+An evaluation set is the scored split (param `scored`: "test", or "validation" while choosing knobs) or a
+domain-shift dataset (its name): every method scores every set it runs on, and each answer record carries its `set`.
+Domain shift is scored only with the test split, so no choice made on validation ever looks at a shift set.
 """
 
 from __future__ import annotations
@@ -68,10 +69,11 @@ def questions(split: str) -> list[Question]:
     return QUESTIONS.read(split_file(split))
 
 
-def eval_sets(shift: bool = True) -> list[tuple[str, list[Question]]]:
-    """(set name, questions each tagged with its set) of the test split and, when `shift`, every domain-shift
-    dataset the prepare stage wrote (data/splits/shift/ holds exactly those of shift.datasets)."""
-    sets = [("test", questions("test"))]
-    if shift:
+def eval_sets(scored: str, shift: bool = True) -> list[tuple[str, list[Question]]]:
+    """(set name, questions each tagged with its set) of the scored split and, when `shift` and the scored split is
+    test, every domain-shift dataset the prepare stage wrote (data/splits/shift/ holds exactly those of
+    shift.datasets)."""
+    sets = [(scored, questions(scored))]
+    if shift and scored == "test":
         sets += [(f.stem, QUESTIONS.read(f)) for f in sorted(SHIFT_DIR.glob("*.jsonl"))]
     return [(name, [dict(q, set=name) for q in qs]) for name, qs in sets]

@@ -36,6 +36,11 @@ METHODS: dict[str, Method] = {m.name: m for m in (
 BASELINES = [name for name, m in METHODS.items() if m.stage not in ("evaluate", "metrics")]
 
 
+def _scored(per_set: dict) -> float | None:
+    """A stage's seconds per answer on the scored split (test, or validation in a sweep)."""
+    return per_set.get("test", per_set.get("validation"))
+
+
 def _add(*parts: float | None) -> float | None:
     return None if any(p is None for p in parts) else float(sum(parts))
 
@@ -48,7 +53,7 @@ def seconds_per_answer(t: dict[str, dict]) -> dict:
     out: dict = {}
     for m in METHODS.values():
         if m.seconds and all(stage in t for stage, _ in m.seconds):
-            out[m.name] = _add(*((t[stage].get(key) or {}).get("test") for stage, key in m.seconds))
+            out[m.name] = _add(*(_scored((t[stage].get(key) or {})) for stage, key in m.seconds))
     if "semantic" in t:
         rate = t["semantic"].get("seconds_per_sample")
         per_answer = t["semantic"].get("seconds_per_answer")  # exact: one prefill, the same at every K
@@ -56,7 +61,7 @@ def seconds_per_answer(t: dict[str, dict]) -> dict:
         out["semantic_by_k"] = {str(k): per_answer if per_answer is not None else None if rate is None else k * rate
                                 for k in ks}
         out["semantic"] = out["semantic_by_k"].get(str(t["semantic"].get("default_k")))
-    s = t.get("sample@test")
+    s = t.get("sample@test") or t.get("sample@validation")
     if s and s.get("compute_seconds") is not None and s.get("questions"):
         out["teacher"] = s["compute_seconds"] / s["questions"]
     return {k: v for k, v in out.items() if v is not None and v != {}}

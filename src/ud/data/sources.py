@@ -213,12 +213,15 @@ def check_dataset(source: str, dataset: str) -> None:
 def make_splits(source: str, dataset: str, spec: dict, seed: int) -> dict[str, list[dict]]:
     """Seeded, disjoint splits. spec: {calibration: {from, questions}, validation: {...}, test: {...}}.
 
-    Splits that draw from the same source split take consecutive slices of one shuffle, so they never overlap.
-    A size larger than what is available stops with a message (never a silently smaller split).
+    Splits that draw from the same source split take consecutive slices of one shuffle, so they never overlap, and a
+    question whose text an earlier pick already has is skipped, so no question text is in two splits (MMLU repeats
+    a few across its source splits). A size larger than what is available stops with a message (never a silently
+    smaller split).
     """
     check_dataset(source, dataset)
     pools: dict[str, list[dict]] = {}
     offsets: dict[str, int] = {}
+    seen: set[str] = set()
     out: dict[str, list[dict]] = {}
     for name in ("calibration", "validation", "test"):
         src, size = spec[name]["from"], int(spec[name]["questions"])
@@ -226,12 +229,17 @@ def make_splits(source: str, dataset: str, spec: dict, seed: int) -> dict[str, l
             qs = load_questions(source, dataset, src)
             random.Random(f"{seed}:{dataset}:{src}").shuffle(qs)
             pools[src], offsets[src] = qs, 0
-        start = offsets[src]
-        if start + size > len(pools[src]):
-            raise ParamError(f"prepare.{name}.questions={size}: {dataset}/{src} has {len(pools[src])} questions and "
-                             f"{start} are already used by earlier splits")
-        out[name] = [dict(q, split=name) for q in pools[src][start:start + size]]
-        offsets[src] = start + size
+        pool, i, picked = pools[src], offsets[src], []
+        while len(picked) < size and i < len(pool):
+            text = " ".join(pool[i]["question"].split()).lower()
+            if text not in seen:  # a question asked twice (within or across source splits) lands in one split
+                seen.add(text)
+                picked.append(dict(pool[i], split=name))
+            i += 1
+        if len(picked) < size:
+            raise ParamError(f"prepare.{name}.questions={size}: {dataset}/{src} has {len(pool)} questions and "
+                             f"{offsets[src]} are already used by earlier splits (or repeat a question text)")
+        out[name], offsets[src] = picked, i
     return out
 
 

@@ -39,6 +39,11 @@ def results_block(metrics_dir: str | Path, kept: str | Path | None = None, *, ta
     timings = kept / "timings.json" if kept else None
     seconds = io.read_json(timings)["seconds_per_answer"] if timings and timings.exists() else None
     lines = [summary_markdown(ms, shift, seconds).rstrip()]
+    pinned = kept / "code_commit" if kept else None
+    if pinned and pinned.exists():
+        commit = pinned.read_text().strip()[:7]
+        lines.append(f"\nComputed by the code at commit `{commit}`, not by this version: `git checkout {commit}` "
+                     "reproduces it; the current code has not been run on this profile yet.")
     if table_only:
         return "\n".join(lines) + "\n"
     ud = next((m for m in ms if m["method"] == "ud"), None)
