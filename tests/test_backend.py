@@ -179,3 +179,27 @@ def test_engines_declare_what_they_can_do(tiny):
     assert b.encode_continuation(" A") == tok(" A", add_special_tokens=False)["input_ids"]
     assert b.decode(b.encode_continuation(" hello")) == tok.decode(tok(" hello", add_special_tokens=False)["input_ids"])
     assert b.render_user("hi") == "hi"  # not a chat backend: the bare text
+
+
+def test_continuation_logprobs_run_a_shared_start_once(tiny):
+    """The log-probs equal those of each continuation's full logits (score_continuations), while the tokens all of a
+    prompt's continuations start with run once for the prompt, not once per continuation."""
+    model, tok = tiny
+    b = HFBackend(model, tok)
+    prompts = ["The sky is", "Two plus two is a number called"]
+    ids = [[tok(t, add_special_tokens=False)["input_ids"] for t in (" blue and green", " blue and red sky", " red")],
+           [tok(" four", add_special_tokens=False)["input_ids"]] * 2]
+    ids[1][1] = ids[1][1][:1]
+    ref = [[torch.log_softmax(r, -1).gather(1, torch.tensor(c)[:, None]).squeeze(1).tolist() for r, c in zip(rows, cs)]
+           for rows, cs in zip(b.score_continuations(prompts, ids), ids)]
+    b.forget_caches()
+    before = b.stats["forward_tokens"]
+    got = b.continuation_logprobs(prompts, ids)
+    for g_rows, r_rows in zip(got, ref):
+        assert [len(g) for g in g_rows] == [len(r) for r in r_rows]
+        for g, r in zip(g_rows, r_rows):
+            assert g == pytest.approx(r, abs=1e-4)
+    prefill = sum(len(tok(p)["input_ids"]) for p in prompts)
+    shared = len(ids[1][1])  # " four"'s first token, shared by both continuations of the second prompt
+    per_row = sum(len(c) - len(s) - 1 for cs, s in zip(ids, [[], ids[1][1]]) for c in cs if len(c) > len(s))
+    assert b.stats["forward_tokens"] - before == prefill + shared + per_row

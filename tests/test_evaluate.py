@@ -1,6 +1,7 @@
 import gzip
 
 import pytest
+import torch
 
 from ud import io
 from ud.baselines import teacher
@@ -11,6 +12,7 @@ from ud.method.binning import Binner
 from ud.method.calibrate import Calibrator
 from ud.method.evaluate import predict
 from ud.metrics.scores import score_verbal
+from ud.sampling.estimators import option_trie
 
 
 def _aset(f_top, correct):
@@ -166,6 +168,58 @@ def test_prompting_on_open_questions_shows_no_multiple_choice_example():
     fmt = prompting_format([q])
     messages = fmt.messages(q, baseline=True)
     assert len(messages) == 1 and "Lisa" not in messages[0]["content"]  # no worked example with options
-    assert "very low, low, medium, high, very high" in messages[0]["content"] and "What is 4 * 8?" in messages[0]["content"]
+    content = messages[0]["content"]
+    assert "very low, low, medium, high, very high" in content and "What is 4 * 8?" in content
     answer, conf = fmt.split_confidence("32 <confidence>high</confidence>")
     assert "32" in answer and conf == "high"
+
+
+def test_walking_the_trie_spends_a_pass_only_where_the_model_chooses(tiny, questions):
+    """The distilled model's constrained generation equals token-by-token greedy decoding (HF generate, the
+    reference), while the forward passes after the prefill are as many as the choices (plus one for the last
+    forced tail's log-probs), not one per token."""
+    model, tok = tiny
+    b = HFBackend(model, tok)
+    fmt = Format("qa")
+    labels = Binner.fixed(5).labels
+    qs = questions[:5]
+    prompts = [fmt.prompt(q, tok, ud=True, labels=labels) for q in qs]
+    tries = [option_trie(b, fmt, q, labels)[0] for q in qs]
+    ref = [g[0] for g in b.generate(prompts, 1, do_sample=False, tries=tries, max_new_tokens=64)]
+    calls = []
+    hook = model.register_forward_hook(lambda *a: calls.append(1))
+    try:
+        fast = b.walk_tries(prompts, tries, 64)
+    finally:
+        hook.remove()
+    for f, r in zip(fast, ref):
+        assert f.token_ids == r.token_ids and f.text == r.text and f.finish == "stop"
+        assert f.token_logprobs == pytest.approx(r.token_logprobs, abs=1e-4)
+    longest = max(len(g.token_ids) for g in fast)
+    most_choices = max(len(g.branches) for g in fast)
+    assert len(calls) <= 1 + most_choices + 1 < longest  # prefill, one pass per choice, the tail's scoring
+
+
+def test_the_label_distribution_comes_from_the_decodings_own_choice(tiny, questions):
+    """Labels with distinct first tokens: P(label) is the model's next-token distribution at the label's position,
+    renormalized over the labels' first tokens -- no extra pass (extra_forward_passes 0)."""
+    model, tok = tiny
+    labels = ["0-40%", "40-70%", "70-100%"]
+    binner = Binner([0.0, 0.4, 0.7, 1.0], labels)
+    fmt = Format("qa")
+    b = HFBackend(model, tok)
+    firsts = [b.encode_continuation(fmt.completion(questions[0], 0, label=lab)) for lab in labels]
+    preds = predict(b, fmt, questions[:3], labels, ud=True, constrain=True, max_new_tokens=40, batch_size=3,
+                    binner=binner)
+    for p, q in zip(preds, questions):
+        assert p["extra_forward_passes"] == 0 and p["label_probs"] is not None
+        option = p["answer_key"]
+        paths = [b.encode_continuation(fmt.completion(q, option, label=lab)) for lab in labels]
+        e = next(i for i in range(len(paths[0])) if len({tuple(pth[: i + 1]) for pth in paths}) == len(labels))
+        ids = tok(fmt.prompt(q, ud=True, labels=labels), return_tensors="pt")["input_ids"]
+        full = torch.cat([ids, torch.tensor([paths[0][:e]])], dim=1)
+        with torch.no_grad():
+            logits = model(full).logits[0, -1]
+        want = torch.softmax(logits[[pth[e] for pth in paths]], dim=0).tolist()
+        assert p["label_probs"] == pytest.approx(want, abs=1e-4)
+    assert firsts  # the options' completions tokenize

@@ -75,6 +75,9 @@ class Generation:
     token_ids: list[int]
     token_logprobs: list[float] = field(default_factory=list)  # raw-model log p of each generated token
     hidden: Any = None  # greedy(hidden_layer=...): that layer's hidden state at the last token before EOS
+    # a greedy walk of a trie: at each point where the trie allowed several tokens, (position in token_ids,
+    # {allowed token: raw-model log p}) -- the choice the decoding made, and what it chose among
+    branches: list[tuple[int, dict[int, float]]] = field(default_factory=list)
 
 
 @runtime_checkable

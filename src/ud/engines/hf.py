@@ -76,6 +76,16 @@ def uniform_stream(seed: int, steps: int) -> np.ndarray:
     return np.random.Generator(np.random.PCG64(seed)).random(steps)
 
 
+def _shared_prefix(seqs: list[list[int]]) -> list[int]:
+    """The tokens every sequence starts with."""
+    if not seqs:
+        return []
+    j, m = 0, min(len(x) for x in seqs)
+    while j < m and all(x[j] == seqs[0][j] for x in seqs):
+        j += 1
+    return list(seqs[0][:j])
+
+
 class HFBackend(Engine):
     """The transformers engine (CPU or GPU), implementing ud.engines.base.Backend: every capability."""
 
@@ -230,14 +240,88 @@ class HFBackend(Engine):
         return self._prefill_memo[1:]
 
     @torch.no_grad()
+    def walk_tries(self, prompts: list[str], tries: list[TokenTrie], max_new_tokens: int = 64) -> list[Generation]:
+        """Greedy decoding of each prompt through its trie, spending a forward pass only where the trie branches:
+        a run of tokens the trie forces (the text between two choices, a label's tail once its first token decides
+        it) is appended in the same pass as the choice before it. The result equals token-by-token greedy decoding
+        up to float rounding; each generation's `branches` holds what every choice chose among."""
+        kv, last_logits, prompt_mask = self._prefill(prompts)
+        n = len(prompts)
+        steps = min(max_new_tokens, max(len(seq) for t in tries for seq in t.sequences))
+        cache = batch_cache(kv, torch.arange(n, device=self.device), steps)
+        mask = prompt_mask.clone()
+        logits = last_logits  # per row: the logits after its last fed token
+        eos = self.tok.eos_token_id
+        tokens: list[list[int]] = [[] for _ in range(n)]
+        logprobs: list[list[float]] = [[] for _ in range(n)]
+        branches: list[list] = [[] for _ in range(n)]
+        done = [False] * n
+        while not all(done):
+            chunks: list[list[int]] = []
+            raw = torch.log_softmax(logits, dim=-1)
+            for r in range(n):
+                chunk: list[int] = []
+                while not done[r]:
+                    allowed = tries[r].allowed(tokens[r])
+                    if chunk and len(allowed) > 1:
+                        break  # the next choice needs the logits after this chunk
+                    if len(allowed) > 1:
+                        row = raw[r, allowed]
+                        branches[r].append((len(tokens[r]), dict(zip(allowed, row.tolist()))))
+                        tok = allowed[int(logits[r, allowed].argmax())]
+                    else:
+                        tok = allowed[0]
+                    tokens[r].append(tok)
+                    chunk.append(tok)
+                    if tok == tries[r].end_token or tok == eos or len(tokens[r]) >= steps:
+                        done[r] = True
+                chunks.append(chunk)
+            # the first token of each chunk is scored by the current logits, the rest by the chunk's own pass (the
+            # last chunk too: its forced tail, e.g. a label's last tokens, gets its log-probs from one more pass)
+            for r, chunk in enumerate(chunks):
+                if chunk:
+                    logprobs[r].append(float(raw[r, chunk[0]]))
+            if all(len(c) <= 1 for c in chunks) and all(done):
+                break
+            width = max(len(c) for c in chunks)
+            ids = torch.full((n, width), self.tok.pad_token_id, dtype=torch.long, device=self.device)
+            new_mask = torch.zeros((n, width), dtype=mask.dtype, device=self.device)
+            for r, chunk in enumerate(chunks):
+                ids[r, : len(chunk)] = torch.tensor(chunk, device=self.device)
+                new_mask[r, : len(chunk)] = 1
+            pos = mask.sum(-1, keepdim=True) + (new_mask.cumsum(-1) - 1).clamp(min=0)
+            mask = torch.cat([mask, new_mask], dim=1)
+            out = self.model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True,
+                             **with_cache(self.model, cache))
+            self.stats["forward_tokens"] += int(new_mask.sum())
+            chunk_raw = torch.log_softmax(out.logits.float(), dim=-1)
+            last = torch.tensor([max(len(c), 1) - 1 for c in chunks], device=self.device)
+            logits = out.logits[torch.arange(n, device=self.device), last].float()
+            for r, chunk in enumerate(chunks):
+                for j in range(1, len(chunk)):
+                    logprobs[r].append(float(chunk_raw[r, j - 1, chunk[j]]))
+        results = []
+        for ids, lps, br, trie in zip(tokens, logprobs, branches, tries):
+            text = self.tok.decode([t for t in ids if t != eos], skip_special_tokens=True)
+            total = float(sum(lps))
+            self.stats["generated_tokens"] += len(ids)
+            finish = "stop" if ids and ids[-1] in (eos, trie.end_token) else "length"
+            results.append(Generation(text, len(ids), total, total / len(ids) if ids else 0.0, finish, ids, lps,
+                                      branches=br))
+        return results
+
+    @torch.no_grad()
     def sample(self, requests: list[SampleRequest], *, temperature: float = 1.0, top_p: float = 1.0,
                max_new_tokens: int = 64, stop_strings: list[str] | None = None,
                greedy: bool = False) -> list[list[Generation]]:
         """One continuation per seed of each request, all decoded in one batch from a prefill done once per
-        prompt (greedy: the most likely allowed token at each step, seeds unused). Returns, per request, its
-        generations in the order of its seeds."""
+        prompt (greedy: the most likely allowed token at each step, seeds unused; greedy through tries takes
+        walk_tries' fast path). Returns, per request, its generations in the order of its seeds."""
         if not requests:
             return []
+        if greedy and all(r.trie is not None and len(r.seeds) == 1 for r in requests):
+            return [[g] for g in self.walk_tries([r.prompt for r in requests], [r.trie for r in requests],
+                                                 max_new_tokens)]
         kv, last_logits, prompt_mask = self._prefill([r.prompt for r in requests])
         row_req = [i for i, r in enumerate(requests) for _ in r.seeds]
         seeds = [s for r in requests for s in r.seeds]
@@ -348,12 +432,51 @@ class HFBackend(Engine):
             out[i].append(torch.cat(parts)[: len(c)].cpu())
         return out
 
+    def _extend(self, kv, mask: torch.Tensor, rows: list[int], seqs: list[list[int]]):
+        """Run token sequences (right-padded; an empty one adds only masked padding) after rows of a prefilled
+        batch: (log-softmax at each position, the extended (keys, values) per layer, the extended mask)."""
+        width = max(1, max(len(x) for x in seqs))
+        idx = torch.tensor(rows, device=self.device)
+        ids = torch.full((len(rows), width), self.tok.pad_token_id, dtype=torch.long, device=self.device)
+        cmask = torch.zeros((len(rows), width), dtype=mask.dtype, device=self.device)
+        for r, x in enumerate(seqs):
+            if x:
+                ids[r, : len(x)] = torch.tensor(x, device=self.device)
+                cmask[r, : len(x)] = 1
+        pmask = mask[idx]
+        pos = pmask.sum(-1, keepdim=True) + (cmask.cumsum(-1) - 1).clamp(min=0)
+        cache = batch_cache(kv, idx, width)
+        out = self.model(input_ids=ids, attention_mask=torch.cat([pmask, cmask], 1), position_ids=pos,
+                         use_cache=True, **with_cache(self.model, cache))
+        self.stats["forward_tokens"] += int(cmask.sum())
+        return (torch.log_softmax(out.logits.float(), dim=-1), [(layer.keys, layer.values) for layer in cache.layers],
+                torch.cat([pmask, cmask], 1))
+
+    @torch.no_grad()
     def continuation_logprobs(self, prompts: list[str], continuations: list[list[list[int]]]) -> list[list[list[float]]]:
-        """Per prompt, per continuation, the raw log-probability of each of its tokens (score_continuations)."""
-        out = []
-        for rows, conts in zip(self.score_continuations(prompts, continuations), continuations):
-            out.append([torch.log_softmax(r, dim=-1).gather(1, torch.tensor(c)[:, None]).squeeze(1).tolist()
-                        if c else [] for r, c in zip(rows, conts)])
+        """Per prompt, per continuation, the raw log-probability of each of its tokens. The prompts' prefill is
+        shared (and reused right after decoding them); the tokens all of a prompt's continuations start with (the
+        generation up to a label, say) run once per prompt, and only the rest once per continuation."""
+        kv, last_logits, mask = self._prefill(prompts)
+        before = torch.log_softmax(last_logits, dim=-1)  # per prompt: before its next token
+        shared = [_shared_prefix(cs) for cs in continuations]
+        shared_lps: list[list[float]] = [[] for _ in prompts]
+        if any(shared):
+            raw, kv, mask = self._extend(kv, mask, list(range(len(prompts))), shared)
+            for i, c in enumerate(shared):
+                if c:
+                    shared_lps[i] = [float(before[i, c[0]])] + [float(raw[i, j - 1, c[j]]) for j in range(1, len(c))]
+                    before[i] = raw[i, len(c) - 1]
+        pairs = [(i, c[len(shared[i]):]) for i, cs in enumerate(continuations) for c in cs]
+        feeds = [suffix[:-1] for _, suffix in pairs]  # a suffix's last token predicts nothing we need
+        raw = self._extend(kv, mask, [i for i, _ in pairs], feeds)[0] if any(feeds) else None
+        out: list[list[list[float]]] = [[] for _ in prompts]
+        for r, (i, suffix) in enumerate(pairs):
+            lps = list(shared_lps[i])
+            if suffix:
+                lps.append(float(before[i, suffix[0]]))
+                lps += [float(raw[r, j - 1, suffix[j]]) for j in range(1, len(suffix))]
+            out[i].append(lps)
         return out
 
     def forget_caches(self) -> None:

@@ -33,6 +33,11 @@ class GrowingLayer(DynamicLayer):
 
     def update(self, key_states, value_states, *args, **kwargs):
         n = key_states.shape[-2]
+        if self.length + n > self.kbuf.shape[2]:  # out of room: grow (a walk appending chunks of several tokens)
+            extra = max(n, self.kbuf.shape[2] - self.length, 16)
+            pad = self.kbuf.new_empty(*self.kbuf.shape[:2], extra, self.kbuf.shape[-1])
+            self.kbuf = torch.cat([self.kbuf[:, :, : self.length], pad], dim=2)
+            self.vbuf = torch.cat([self.vbuf[:, :, : self.length], pad.clone()], dim=2)
         self.kbuf[:, :, self.length: self.length + n] = key_states
         self.vbuf[:, :, self.length: self.length + n] = value_states
         self.length += n

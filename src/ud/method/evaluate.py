@@ -3,9 +3,13 @@
 One greedy generation per question; the answer and the confidence are parsed from the text. With `constrain`,
 decoding walks a trie of (option x confidence label) completions, so every output is valid.
 
-For the distilled model the confidence is also read as a distribution: at the position where the label starts
-(right after the answer and the confidence marker), each label's tokens are scored from the prompt's KV cache
-(greedy decoding prefilled it already), giving P(label). Its expectation over the bins' values is a continuous
+With `constrain`, a forward pass is spent only where the model chooses (Backend.sample's greedy walk of a trie):
+the option, then the label; the text between them and a label's forced tail are appended in one pass.
+
+For the distilled model the confidence is also read as a distribution P(label) at the position where the label
+starts (right after the answer and the confidence marker): from the decoding's own logits at that choice when every
+label has its own first token there, or else by scoring each label's tokens from the prompt's KV cache in one
+batched pass. Its expectation over the bins' values is a continuous
 confidence (`raw`), and the decoding rule `label_rule` decides which label the model states:
   argmax    the label greedy decoding wrote (the most likely label)
   expected  the label of the bin that expectation falls in
@@ -13,8 +17,9 @@ confidence (`raw`), and the decoding rule `label_rule` decides which label the m
 Prediction record (data/eval/<method>.jsonl, the common record of ud.metrics.scores plus the text):
   {qid, text, answer_key, correct, bin, label, confidence, raw, label_probs, bin_argmax, bin_expected,
    samples: 1, generated_tokens, extra_forward_passes}
-extra_forward_passes is 1 where the label distribution is read (one batched pass over the labels from the prompt's
-KV cache), 0 for a plain generation (prompting).
+extra_forward_passes is 1 where the label distribution needs its own pass (one batched pass over the labels from the
+prompt's KV cache: labels sharing a first token, or unconstrained decoding), 0 where the decoding's own choice among
+the labels gives it (each label its own first token, e.g. numeric labels) and for a plain generation (prompting).
 """
 
 from __future__ import annotations
@@ -59,12 +64,29 @@ def label_distribution(backend: Backend, fmt: Format, prompts: list[str], gens: 
     return out
 
 
+def label_branch(gen: Generation, trie, keys: list, n_labels: int) -> list[float] | None:
+    """P(label) read from the decoding itself: the choice point where the trie paths of the chosen option part by
+    label, when each label has its own token there (the rest of a label is then forced, so its first token's
+    probability, renormalized over the labels, is the label's). None when labels share that token (" very low" /
+    " very high"): a scoring pass is needed."""
+    for pos, allowed in gen.branches:
+        on_path = {j: seq[pos] for seq, (_, j) in zip(trie.sequences, keys)
+                   if j is not None and len(seq) > pos and seq[:pos] == gen.token_ids[:pos]}
+        if len(on_path) == n_labels and set(on_path.values()) == set(allowed) and len(allowed) == n_labels:
+            lps = [allowed[on_path[j]] for j in range(n_labels)]
+            top = max(lps)
+            z = sum(math.exp(v - top) for v in lps)
+            return [math.exp(v - top) / z for v in lps]
+    return None
+
+
 def predict(backend: Backend, fmt: Format, questions: list[dict], labels: list[str], *, ud: bool,
             baseline: bool = False, constrain: bool = False, max_new_tokens: int = 64, batch_size: int = 16,
             desc: str = "evaluate", equivalence=DEFAULT_EQUIVALENCE, binner=None,
             label_rule: str = "argmax") -> list[dict]:
     """One greedy generation per question. With a `binner` (the distilled model), the label distribution is read
-    too, and `label_rule` picks the stated label."""
+    too -- from the decoding's own choice among the labels where each label has its own first token, else by one
+    scoring pass -- and `label_rule` picks the stated label."""
     # free-form reasoning, or open answers, cannot be walked through a trie of options
     constrain = constrain and not fmt.reasoning and all(q.get("choices") for q in questions)
     preds: list[dict | None] = [None] * len(questions)
@@ -73,7 +95,8 @@ def predict(backend: Backend, fmt: Format, questions: list[dict], labels: list[s
     for idx in length_batches(all_prompts, batch_size):
         batch = [questions[i] for i in idx]
         prompts = [all_prompts[i] for i in idx]
-        tries = [option_trie(backend, fmt, q, labels)[0] for q in batch] if constrain else [None] * len(batch)
+        walks = [option_trie(backend, fmt, q, labels) for q in batch] if constrain else [(None, None)] * len(batch)
+        tries = [t for t, _ in walks]
         if baseline:
             gens = backend.greedy([GreedyRequest(p) for p in prompts], max_new_tokens=max_new_tokens,
                                   stop_after=fmt.stop_after())
@@ -81,8 +104,17 @@ def predict(backend: Backend, fmt: Format, questions: list[dict], labels: list[s
             gens = [g[0] for g in backend.sample([SampleRequest(p, [0], t) for p, t in zip(prompts, tries)],
                                                  greedy=True, max_new_tokens=max_new_tokens,
                                                  stop_strings=None if constrain else fmt.stop_strings(ud=True))]
-        dists = label_distribution(backend, fmt, prompts, gens, labels) if binner is not None else [None] * len(gens)
-        for i, q, g, dist in zip(idx, batch, gens, dists):
+        dists: list = [None] * len(gens)
+        passes = [0] * len(gens)
+        if binner is not None:
+            dists = [label_branch(g, t, k, len(labels)) if t is not None else None
+                     for g, (t, k) in zip(gens, walks)]
+            need = [j for j, d in enumerate(dists) if d is None]
+            if need:  # labels that share a first token (or free decoding): one scoring pass over the labels
+                scored = label_distribution(backend, fmt, [prompts[j] for j in need], [gens[j] for j in need], labels)
+                for j, d in zip(need, scored):
+                    dists[j], passes[j] = d, 1 if d is not None else 0
+        for i, q, g, dist, extra in zip(idx, batch, gens, dists, passes):
             answer_part, conf_part = fmt.split_confidence(g.text)
             key, ok = grade(answer_part, q, fmt.tagged, equivalence)  # option index, or open answer's key
             stated = parse_confidence(conf_part, labels)
@@ -93,7 +125,7 @@ def predict(backend: Backend, fmt: Format, questions: list[dict], labels: list[s
                 expected = sum(p * v for p, v in zip(dist, binner.midpoints)) if dist is not None else None
                 b_exp = int(binner.index([expected])[0]) if expected is not None else None
                 rec.update(raw=expected, label_probs=dist, bin_argmax=stated, bin_expected=b_exp,
-                           extra_forward_passes=1 if dist is not None else 0)
+                           extra_forward_passes=extra)
                 if label_rule == "expected":
                     rec.update(bin=b_exp, label=labels[b_exp] if b_exp is not None else None)
             preds[i] = rec

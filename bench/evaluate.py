@@ -1,0 +1,100 @@
+"""Evaluate benchmark: the distilled model's one generation (answer + confidence label) against the base model's
+greedy answer on the same questions, in one process.
+
+    python bench/evaluate.py                             # the default: SmolLM2-135M, ARC-Easy, word labels
+    python bench/evaluate.py --profile cpu-large         # Qwen2.5-Coder-1.5B (bf16), MMLU, letters, numeric labels
+    python bench/evaluate.py --batch-sizes 4,8,16        # also: which evaluate.batch_size is fastest here
+
+Both paths run what the stages run: `ud.method.evaluate.predict` with the distilled model's prompt, the trie of
+(option x label) completions and the label readout (the evaluate stage), and `ud.baselines.greedy.answer_questions`
+(the greedy_eval stage, without P(IK)'s hidden states). The distilled model is the base model with a LoRA adapter
+merged in, so its cost is the base model's: the base weights are timed (models/ud when --adapter is given).
+Prints seconds per answer of each, their ratio (median of --repeats), and the forward passes per answer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+from ud.baselines.greedy import answer_questions
+from ud.data import sources
+from ud.data.prompts import DEFAULT_LABELS_5, Format
+from ud.engines import models
+from ud.engines.hf import HFBackend
+from ud.method.binning import Binner
+from ud.method.evaluate import predict
+
+PROFILES = {  # what the profiles' evaluate and greedy stages run
+    "default": {"model": "smollm2-135m-instruct", "dtype": "float32", "dataset": "arc_easy", "split": "test",
+                "format": Format("qa"), "binner": Binner.fixed(5, DEFAULT_LABELS_5), "greedy_tokens": 32},
+    "cpu-large": {"model": "qwen2.5-coder-1.5b-instruct", "dtype": "bfloat16", "dataset": "mmlu", "split": "test",
+                  "format": Format("qa_choices", "letter"), "binner": Binner.fixed_range(5, 0.25),
+                  "greedy_tokens": 8},
+}
+
+
+def timed(fn) -> tuple[float, object]:
+    t0 = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t0, out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--profile", choices=sorted(PROFILES), default="default")
+    ap.add_argument("--questions", type=int, default=32)
+    ap.add_argument("--batch-sizes", default="16", help="evaluate batch sizes to time, comma-separated")
+    ap.add_argument("--greedy-batch-size", type=int, default=16)
+    ap.add_argument("--adapter", default=None, help="a trained models/ud folder to merge (same cost as the base)")
+    ap.add_argument("--repeats", type=int, default=3)
+    args = ap.parse_args()
+    cfg = PROFILES[args.profile]
+    model, tok, _ = models.load(cfg["model"], dtype=cfg["dtype"], adapter=args.adapter)
+    fmt, binner = cfg["format"], cfg["binner"]
+    backend = HFBackend(model, tok, chat=fmt.chat)
+    qs = sources.load_questions("olmo", cfg["dataset"], cfg["split"])[: args.questions]
+    n = len(qs)
+    passes: dict[str, int] = {}
+    hook = model.register_forward_hook(lambda *a: passes.__setitem__("n", passes.get("n", 0) + 1))
+
+    def greedy():
+        backend.forget_caches()
+        return answer_questions(backend, fmt, qs, constrain=True, max_new_tokens=cfg["greedy_tokens"],
+                                batch_size=args.greedy_batch_size, desc="greedy")
+
+    def distilled(batch_size):
+        backend.forget_caches()
+        return predict(backend, fmt, qs, binner.labels, ud=True, constrain=True, max_new_tokens=64,
+                       batch_size=batch_size, desc=f"ud (batch {batch_size})", binner=binner, label_rule="expected")
+
+    batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
+    greedy_t, ud_t = [], {b: [] for b in batch_sizes}
+    greedy_passes = ud_passes = 0
+    for _ in range(args.repeats):
+        passes["n"] = 0
+        t, _ = timed(greedy)
+        greedy_t.append(t / n)
+        greedy_passes = passes["n"]
+        for b in batch_sizes:
+            passes["n"] = 0
+            t, preds = timed(lambda b=b: distilled(b))
+            ud_t[b].append(t / n)
+            ud_passes = passes["n"]
+    hook.remove()
+    g = statistics.median(greedy_t)
+    extra = sum(p["extra_forward_passes"] for p in preds) / n
+    print(f"{args.profile}: {cfg['model']} ({cfg['dtype']}), {n} {cfg['dataset']} questions, "
+          f"labels {binner.labels}, {args.repeats} repeats (medians)")
+    print(f"  base model's greedy answer : {g * 1000:.1f} ms/answer (batch {args.greedy_batch_size}, "
+          f"{greedy_passes} forward passes)")
+    for b in batch_sizes:
+        u = statistics.median(ud_t[b])
+        print(f"  distilled model, batch {b:>3}: {u * 1000:.1f} ms/answer  ratio {u / g:.2f}x greedy")
+    print(f"  distilled model: {ud_passes} forward passes for the last batch size; label readout passes per answer "
+          f"{extra:.2f}")
+
+
+if __name__ == "__main__":
+    main()
