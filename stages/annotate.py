@@ -6,7 +6,7 @@ from collections import defaultdict
 from ud import io, paths, stage
 from ud.data.prompts import Format
 from ud.errors import DataError
-from ud.method.annotate import build_examples, taught
+from ud.method.annotate import balance, build_examples, taught
 from ud.method.binning import Binner
 from ud.method.calibrate import Calibrator, points
 from ud.records import ANSWER_SETS, SAMPLES
@@ -47,9 +47,13 @@ def main(p):
 
         tok = AutoTokenizer.from_pretrained(models.ensure_local(models.resolve(p.model.id)).load_from)
     ex = build_examples(qs, asets, samples, cal, binner, fmt, p.incorrect, a.incorrect_pick, p.seed, tok)
+    annotated = {lab: sum(e["label"] == lab for e in ex) for lab in binner.labels}
+    if a.balance:  # the labels as annotated stay in metrics/annotate.json (per_bin_annotated)
+        ex = balance(ex, p.seed)
     io.write_jsonl(paths.SFT_FILE, ex)
     m = {"examples": len(ex), "correct": sum(e["correct"] for e in ex), "incorrect": sum(not e["correct"] for e in ex),
          "per_bin": {lab: sum(e["label"] == lab for e in ex) for lab in binner.labels}, "bins": binner.n_bins,
+         **({"per_bin_annotated": annotated} if a.balance else {}),
          "questions": len(asets),
          "questions_without_correct_answer": sum(not any(c["correct"] for c in s["classes"]) for s in asets)}
     io.write_json(paths.METRICS / "annotate.json", m)

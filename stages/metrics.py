@@ -95,7 +95,10 @@ def main(p):
                 shown = {k: metrics[k] for k in ("n", "auroc", "accuracy", "high_acc", "high_pct", "ece",
                                                  "invalid_rate")}
                 print(f"{method}: {shown}")
-            else:
+            else:  # domain shift: the distilled model against every method run on the same shift questions
+                if method == "ud":
+                    metrics["paired"] = paired({m: rs for m, rs in records.items()
+                                                if any(r["set"] == name for r in rs)}, binners, name)
                 shift.setdefault(name, {})[method] = dict(metrics, method=f"{method}@{name}", dataset=name)
                 shift_rows += [dict(r, method=method, dataset=name) for r in rel]
     io.write_json(paths.METRICS / "shift.json", shift)

@@ -83,3 +83,16 @@ def test_overlong_examples_are_dropped_not_truncated(tiny):
     assert drop_overlong(ex, tok, short) == ex[:1]
     with pytest.raises(DataError, match="raise train.max_length"):
         drop_overlong(ex, tok, short - 1)
+
+
+def test_balance_teaches_every_label_equally_often_at_the_same_size():
+    from collections import Counter
+
+    from ud.method.annotate import balance
+
+    ex = [{"qid": f"q{i}", "label": lab} for i, lab in enumerate(["low"] * 14 + ["high"] * 5 + ["medium"] * 1)]
+    out = balance(ex, seed=3)
+    assert len(out) == 20 and Counter(e["label"] for e in out) == {"low": 7, "high": 7, "medium": 6}
+    assert len({e["qid"] for e in out if e["label"] == "low"}) == 7  # drawn without replacement while there are enough
+    assert out == balance(ex, seed=3) and out != balance(ex, seed=4)
+    assert balance([], seed=0) == []

@@ -140,6 +140,7 @@ def test_choices_pipeline_reruns_only_what_changed(tmp_path, tiny_model_dir, toy
     shift = json.loads((proj / "metrics/shift.json").read_text())
     assert list(shift) == ["openbookqa"] and set(shift["openbookqa"]) == {"ud", "lexical", "pik", "ptrue", "semantic"}
     assert all(m["n"] == 4 for m in shift["openbookqa"].values())
+    assert set(shift["openbookqa"]["ud"]["paired"]) <= {"lexical", "pik", "ptrue", "semantic"}
     summary = (proj / "metrics/summary.md").read_text()
     assert "P(IK) probe" in summary and "semantic clustering, K=2" in summary and "| openbookqa |" in summary
     samples = _jsonl(proj / "data/samples/calibration.jsonl.gz")

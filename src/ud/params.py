@@ -149,6 +149,8 @@ class AnnotateParams(Section):
         "(equal shares of each question's top answer: the confidences the model will state)")
     labels: list[str] | None = Field(None, description="null (defaults) or one label per bin")
     incorrect_pick: Literal["top", "random"] = Field("top", description="which incorrect answers join the SFT set")
+    balance: bool = Field(False, description="resample the SFT set (same size, seeded) so that every label is taught "
+                          "equally often: a binning rule that skews the labels is balanced, not moved")
     instruction: str = Field("Additionally state how confident you are in your answer.",
                              description="appended to the distilled model's prompt (Appendix E)")
 

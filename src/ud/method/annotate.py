@@ -32,6 +32,25 @@ def taught(answer_sets: list[dict], incorrect: int, pick: str, seed: int) -> lis
     return [(aset, pick_classes(aset, incorrect, pick, rng)) for aset in answer_sets]
 
 
+def balance(examples: list[dict], seed: int) -> list[dict]:
+    """The same number of examples, every label (that has any) equally often: each label's examples drawn without
+    replacement up to its share, with replacement past it. Seeded; in label order, then the draw's order."""
+    rng = random.Random(f"{seed}/balance")
+    by_label: dict[str, list[dict]] = {}
+    for e in examples:
+        by_label.setdefault(e["label"], []).append(e)
+    if not by_label:
+        return []
+    share, extra = divmod(len(examples), len(by_label))
+    out = []
+    for i, items in enumerate(by_label.values()):
+        want = share + (i < extra)
+        picked = rng.sample(items, min(want, len(items)))
+        picked += rng.choices(items, k=want - len(picked))
+        out += picked
+    return out
+
+
 def build_examples(questions: dict[str, dict], answer_sets: list[dict], samples_by_qid: dict[str, list[dict]],
                    calibrator: Calibrator, binner: Binner, fmt: Format, incorrect: int, pick: str, seed: int,
                    tok=None) -> list[dict]:

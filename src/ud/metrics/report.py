@@ -72,6 +72,12 @@ def summary_markdown(metrics: list[dict], shift: dict[str, dict] | None = None, 
                 lines.append(f"| {ds} | {registry.title(name)} | {m['n']} | {_fmt(m['auroc'])} | "
                              f"{_fmt(m['auroc_ci'])} | {_fmt(m['accuracy'])} | {_fmt(m['ece'])} | "
                              f"{_fmt(m['invalid_rate'])} |")
+        deltas = [(ds, name, d) for ds, methods in shift.items()
+                  for name, d in ((methods.get("ud") or {}).get("paired") or {}).items()]
+        if deltas:
+            lines += ["", "Under shift, the distilled model's AUROC minus each method's (paired, 95% CI):", ""]
+            lines += [f"- {ds}: {registry.title(name)} {d['delta']:+.3f} {_fmt(d['ci'])} (n={d['n']})"
+                      for ds, name, d in deltas]
     return "\n".join(lines) + "\n"
 
 
