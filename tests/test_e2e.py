@@ -125,6 +125,32 @@ def _check_metrics_against_records(proj: Path) -> None:
     assert set(paired) <= set(METHODS) - {"ud"} and all(d["n"] == 4 for d in paired.values())
 
 
+def _check_export_answers_as_evaluate(proj: Path) -> None:
+    """`ud export` writes a folder plain transformers loads, and it gives evaluate's answers and labels."""
+    from ud import params
+    from ud.data.prompts import Format
+    from ud.engines.hf import HFBackend
+    from ud.method.binning import Binner
+    from ud.method.evaluate import predict
+    from ud.method.export import load_exported
+
+    _run([sys.executable, "-m", "ud.cli", "export", "exported"], proj)
+    out = proj / "exported"
+    assert (out / "model.safetensors").exists() and (out / "tokenizer.json").exists()
+    card = (out / "README.md").read_text()
+    p = params.load(proj / "params.yaml")
+    assert "base_model: " in card and "| label | bin of P(correct)" in card and p.data.dataset in card
+    model, tok = load_exported(out)
+    fmt = Format.from_params(p.prompt, p.annotate.instruction)
+    binner = Binner.from_json(json.loads((proj / "models/binner.json").read_text()))
+    qs = [dict(q, set="test") for q in _jsonl(proj / "data/splits/test.jsonl")]
+    e = p.evaluate
+    got = predict(HFBackend(model, tok, chat=fmt.chat), fmt, qs, binner.labels, ud=True, constrain=e.constrain,
+                  max_new_tokens=e.max_new_tokens, batch_size=e.batch_size, binner=binner, label_rule=e.label_rule)
+    want = [r for r in _jsonl(proj / "data/eval/ud.jsonl") if r["set"] == "test"]
+    assert [(r["answer_key"], r["label"]) for r in got] == [(r["answer_key"], r["label"]) for r in want]
+
+
 def test_choices_pipeline_reruns_only_what_changed(tmp_path, tiny_model_dir, toy_jsonl):
     proj = make_project(tmp_path, tiny_model_dir, toy_jsonl)
     out = _run(["dvc", "repro"], proj).stdout
@@ -135,6 +161,7 @@ def test_choices_pipeline_reruns_only_what_changed(tmp_path, tiny_model_dir, toy
         assert m["n"] == 4 and sum(r["count"] for r in json.loads(
             (proj / f"metrics/plots/{method}_reliability.json").read_text())) == readable
     assert _metrics(proj, "ud")["invalid_rate"] == 0.0  # constrained decoding: always an option and a label
+    _check_export_answers_as_evaluate(proj)
     assert set(_metrics(proj, "semantic")["by_k"]) == {"2", "4"}
     _check_metrics_against_records(proj)
     shift = json.loads((proj / "metrics/shift.json").read_text())

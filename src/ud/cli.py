@@ -9,6 +9,7 @@
   ud report --readme|--check  README.md's and docs/'s results blocks, rendered from the kept runs
   ud timings [--keep DIR]     seconds per answer of every method, from what the stages measured
   ud sweep -S key=v1,v2 ...   choose knobs on the validation split (DVC experiments); it refuses to score test
+  ud export OUT               the distilled model as a standalone transformers folder with a model card
   ud claims distill | train | evaluate   multi-claim outputs (Appendix A.2) on a JSONL of documents
 """
 
@@ -175,6 +176,18 @@ def sweep(setting: list[str] = typer.Option(..., "--set-param", "-S", help="key=
     rows = _call(sweeps.run, setting, Path(out))
     typer.echo(sweeps.table(rows))
     typer.echo(f"rows in {out}; write the chosen values into params.yaml and `dvc repro` to score test once")
+
+
+@app.command("export")
+def export_(out: str = typer.Argument(..., help="the folder to write"),
+            model_dir: str = typer.Option("models/ud", help="what the train stage wrote"), params: str = PARAMS):
+    """Merge the distilled model into a standalone transformers folder (safetensors, tokenizer, chat template) with
+    a model card: the base model, the data, each label's accuracy on the test split, the reliability figure."""
+    from ud.method.export import export
+
+    p = _params(params)
+    path = _call(lambda: export(out, p, model_dir=Path(model_dir)))
+    typer.echo(f"{path}/: load it with transformers (AutoModelForCausalLM.from_pretrained) or `vllm serve {path}`")
 
 
 @app.command()

@@ -8,5 +8,6 @@
     annotate     the self-annotated SFT set: answers with their stated confidence
     train        SFT with TRL (LoRA through peft, or full)
     evaluate     the distilled model's one generation -> answer and confidence
+    export       the distilled model as a standalone transformers folder with a model card (`ud export`)
     claims       multi-claim outputs (Appendix A.2); claims_run drives them over a folder
 """
