@@ -59,5 +59,11 @@ def test_a_server_without_logprobs_or_seeds_is_reported_not_faked(hf, questions)
             b.continuation_logprobs([prompt], [[hf.encode_continuation(" blue")]])
     finally:
         server.shutdown()
+    server, url = serve(hf)
+    try:  # a typed error from the server, with its status
+        with pytest.raises(UDError, match="HTTP 404"):
+            OpenAIBackend(url + "/elsewhere", "tiny", hf.tok, max_retries=0).sample([SampleRequest("Hi", [1])])
+    finally:
+        server.shutdown()
     with pytest.raises(UDError, match="cannot reach the server"):
         OpenAIBackend("http://127.0.0.1:9", "x", hf.tok).capabilities

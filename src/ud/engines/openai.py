@@ -1,7 +1,7 @@
 """Any OpenAI-compatible server as a backend (`model.backend: openai`, `model.base_url`): `vllm serve`, TGI,
 llama.cpp's server, hosted APIs. Prompts are rendered here (the chat template of the model's tokenizer, which must be
-loadable locally: `model.id` names it) and sent to the legacy `/v1/completions` endpoint as text, so every backend
-sees the same prompt string.
+loadable locally: `model.id` names it) and sent to the `/v1/completions` endpoint as text through the official
+`openai` client (timeouts, retries with backoff, typed errors), so every backend sees the same prompt string.
 
   * sampling: one request per sample with n=1, the sample's own `seed`, temperature and top-p, and `logprobs: 1`
     for the chosen tokens' log-probs; greedy is temperature 0;
@@ -16,10 +16,7 @@ The API key is read from the environment variable `model.api_key_env` (never fro
 
 from __future__ import annotations
 
-import json
 import os
-import urllib.error
-import urllib.request
 
 from ud.engines.base import Engine, Generation, GreedyRequest, SampleRequest, cut_after_all
 from ud.errors import UDError
@@ -29,39 +26,42 @@ class OpenAIBackend(Engine):
     name = "openai"
 
     def __init__(self, base_url: str, model: str, tokenizer, chat: bool = False, api_key: str | None = None,
-                 timeout: float = 600.0):
+                 timeout: float = 600.0, max_retries: int = 3):
+        try:
+            import openai
+        except ImportError as e:
+            raise UDError("model.backend='openai' needs the openai client: pip install openai") from e
         self.base_url = base_url.rstrip("/")
         self.model_name = model
         super().__init__(tokenizer, chat)
-        self.api_key = api_key
-        self.timeout = timeout
         self.device = f"openai-compatible server at {self.base_url}"
         self._probed: frozenset[str] | None = None
         self.stats = {"forward_tokens": 0, "generated_tokens": 0}
+        # the official client: timeouts, retries with exponential backoff (connection errors, 408/429/5xx), typed
+        # errors; servers without authentication accept any key
+        self._openai = openai
+        self.client = openai.OpenAI(base_url=f"{self.base_url}/v1", api_key=api_key or "none", timeout=timeout,
+                                    max_retries=max_retries)
 
     # ---- HTTP ---------------------------------------------------------------------------------------------------
-    def _post(self, path: str, body: dict) -> dict:
-        headers = {"Content-Type": "application/json"}
-        if self.api_key:
-            headers["Authorization"] = f"Bearer {self.api_key}"
-        req = urllib.request.Request(f"{self.base_url}{path}", data=json.dumps(body).encode(), headers=headers)
+    def _create(self, **body) -> dict:
+        """One /v1/completions request, as the JSON the server sent."""
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                return json.loads(resp.read())
-        except urllib.error.HTTPError as e:
-            raise UDError(f"{self.base_url}{path}: HTTP {e.code}: {e.read().decode(errors='replace')[:300]}") from None
-        except urllib.error.URLError as e:
-            raise UDError(f"{self.base_url}{path}: cannot reach the server ({e.reason})") from None
+            return self.client.completions.create(model=self.model_name, **body).model_dump()
+        except self._openai.APIStatusError as e:
+            raise UDError(f"{self.base_url}/v1/completions: HTTP {e.status_code}: {str(e.message)[:300]}") from None
+        except self._openai.APIConnectionError as e:
+            raise UDError(f"{self.base_url}/v1/completions: cannot reach the server ({e.__cause__ or e})") from None
 
     def _complete(self, prompt: str, *, max_tokens: int, temperature: float, top_p: float, seed: int | None,
                   stop: list[str] | None) -> dict:
-        body = {"model": self.model_name, "prompt": prompt, "max_tokens": max_tokens, "temperature": temperature,
-                "top_p": top_p, "n": 1, "logprobs": 1}
+        body = {"prompt": prompt, "max_tokens": max_tokens, "temperature": temperature, "top_p": top_p, "n": 1,
+                "logprobs": 1}
         if seed is not None:
             body["seed"] = seed
         if stop:
             body["stop"] = stop
-        return self._post("/v1/completions", body)["choices"][0]
+        return self._create(**body)["choices"][0]
 
     @property
     def capabilities(self) -> frozenset[str]:
@@ -120,8 +120,8 @@ class OpenAIBackend(Engine):
         for prompt, conts in zip(prompts, continuations):
             rows = []
             for c in conts:
-                choice = self._post("/v1/completions", {"model": self.model_name, "prompt": prompt + self.tok.decode(c),
-                                                        "max_tokens": 0, "echo": True, "logprobs": 0})["choices"][0]
+                choice = self._create(prompt=prompt + self.tok.decode(c), max_tokens=0, echo=True,
+                                      logprobs=0)["choices"][0]
                 lps = (choice.get("logprobs") or {}).get("token_logprobs")
                 if not lps:
                     raise UDError(f"{self.base_url} returns no prompt log-probs (echo): the label readout cannot run "
