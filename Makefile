@@ -22,8 +22,10 @@ $(BIN)/.ud-installed: requirements.txt requirements-data.txt pyproject.toml
 
 setup: $(BIN)/.ud-installed
 
+# resolved together with requirements.txt, so a test-only package never moves a runtime pin (moto's botocore vs
+# dvc-s3's aiobotocore)
 $(BIN)/.ud-dev: $(BIN)/.ud-installed requirements-dev.txt
-	$(BIN)/pip install -q -r requirements-dev.txt
+	$(BIN)/pip install -q -r requirements.txt -r requirements-dev.txt
 	touch $@
 
 repro: setup
