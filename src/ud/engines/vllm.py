@@ -45,6 +45,14 @@ def sampling_params(seed: int, temperature: float, top_p: float, max_new_tokens:
     return params
 
 
+def engine_args(dtype: str, tensor_parallel: int = 1, max_model_len: int | None = None) -> dict:
+    """The engine settings every vLLM engine of a run gets (in this process, or as a Ray Data replica)."""
+    args = {"dtype": dtype, "enable_prefix_caching": True, "tensor_parallel_size": tensor_parallel}
+    if max_model_len:
+        args["max_model_len"] = max_model_len
+    return args
+
+
 class VLLMBackend(Engine):
     name = "vllm"
     capabilities = frozenset({"sample", "greedy", "trie", "seeded", "logprobs", "continuation_logprobs"})
@@ -66,9 +74,8 @@ class VLLMBackend(Engine):
         if on_cpu:  # its KV cache is sized in GiB by this variable (vLLM's default: 4 GiB)
             os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
         memory = {} if on_cpu else {"gpu_memory_utilization": gpu_memory_utilization}
-        self.llm = LLM(model=model, dtype=dtype, enable_prefix_caching=True, enable_lora=adapter is not None,
-                       max_lora_rank=max_lora_rank, max_model_len=max_model_len,
-                       tensor_parallel_size=tensor_parallel, **memory)
+        self.llm = LLM(model=model, enable_lora=adapter is not None, max_lora_rank=max_lora_rank,
+                       **engine_args(dtype, tensor_parallel, max_model_len), **memory)
         super().__init__(tokenizer or self.llm.get_tokenizer(), chat)
         self.device = "cpu (vLLM)" if on_cpu else f"cuda ({torch.cuda.get_device_name(0)})"
         self.lora = None

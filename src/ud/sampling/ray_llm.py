@@ -22,7 +22,7 @@ from collections.abc import Iterator
 
 from ud.data.prompts import Format
 from ud.engines.base import Tokens, stable_seed
-from ud.engines.vllm import sampling_params, trie_choices
+from ud.engines.vllm import engine_args, sampling_params, trie_choices
 from ud.errors import DataError
 from ud.sampling.estimators import option_trie
 from ud.sampling.ray_pool import start_ray
@@ -71,9 +71,7 @@ class RayDataLLMPool:
         self.stop = None if estimator == "choices" else fmt.stop_strings()
         threads = threads or max(1, (os.cpu_count() or 1) // workers)
         start_ray(ray, workers, threads)
-        engine = {"dtype": dtype, "enable_prefix_caching": True, "tensor_parallel_size": tensor_parallel}
-        if max_model_len:
-            engine["max_model_len"] = max_model_len
+        engine = engine_args(dtype, tensor_parallel, max_model_len)  # VLLMBackend's own settings
         env = {"VLLM_CPU_KVCACHE_SPACE": os.environ.get("VLLM_CPU_KVCACHE_SPACE", "1"),
                "OMP_NUM_THREADS": str(threads)}
         config = vLLMEngineProcessorConfig(
