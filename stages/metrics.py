@@ -16,7 +16,7 @@ from ud.data.prompts import DEFAULT_LABELS_5
 from ud.method.binning import Binner
 from ud.method.calibrate import Calibrator
 from ud.metrics import report
-from ud.metrics.scores import binned_score, paired_auroc, score_probabilities, score_verbal
+from ud.metrics.scores import paired, score_probabilities, score_verbal
 from ud.records import ANSWER_SETS, ANSWERS
 
 CONTINUOUS = ("lexical", "ptrue", "pik", "semantic")
@@ -50,29 +50,6 @@ def method_metrics(method: str, records: list[dict], binners: dict) -> tuple[dic
     return metrics, scored[k0][1]
 
 
-def paired(records: dict[str, list[dict]], binners: dict, split: str, reference: str = "ud") -> dict:
-    """{method: AUROC(reference) - AUROC(method), 95% paired-bootstrap CI, n}, each method's binned score, on the
-    questions of `split` both answered (semantic clustering at its default K)."""
-    def by_question(method):
-        recs = [r for r in records[method] if r["set"] == split
-                and (method != "semantic" or r["k"] == binners["semantic_k"])]
-        binner = binners["continuous"] if method in CONTINUOUS else binners[method]
-        return {r["qid"]: (binned_score(r, binner), bool(r["correct"])) for r in recs}
-
-    ref = by_question(reference)
-    out = {}
-    for method in records:
-        if method == reference:
-            continue
-        other = by_question(method)
-        qids = [q for q in ref if q in other]
-        result = paired_auroc(([ref[q][0] for q in qids], [ref[q][1] for q in qids]),
-                              ([other[q][0] for q in qids], [other[q][1] for q in qids]))
-        if result is not None:
-            out[method] = result
-    return out
-
-
 def main(p):
     ud_binner = Binner.from_json(io.read_json(paths.BINNER))
     binners = {"ud": ud_binner, "teacher": ud_binner, "prompting": Binner.fixed(5, DEFAULT_LABELS_5),
@@ -89,7 +66,7 @@ def main(p):
             if name == p.scored:
                 metrics["split"] = p.scored
                 if method == "ud":
-                    metrics["paired"] = paired(records, binners, p.scored)
+                    metrics["paired"] = paired(records, binners, p.scored, continuous=CONTINUOUS)
                 io.write_json(paths.METRICS / f"{method}.json", metrics)
                 io.write_json(paths.PLOTS / f"{method}_reliability.json", rel)
                 shown = {k: metrics[k] for k in ("n", "auroc", "accuracy", "high_acc", "high_pct", "ece",
@@ -98,7 +75,8 @@ def main(p):
             else:  # domain shift: the distilled model against every method run on the same shift questions
                 if method == "ud":
                     metrics["paired"] = paired({m: rs for m, rs in records.items()
-                                                if any(r["set"] == name for r in rs)}, binners, name)
+                                                if any(r["set"] == name for r in rs)}, binners, name,
+                                               continuous=CONTINUOUS)
                 shift.setdefault(name, {})[method] = dict(metrics, method=f"{method}@{name}", dataset=name)
                 shift_rows += [dict(r, method=method, dataset=name) for r in rel]
     io.write_json(paths.METRICS / "shift.json", shift)

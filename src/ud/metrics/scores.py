@@ -211,3 +211,28 @@ def score_probabilities(method: str, records: list[dict], binner) -> tuple[dict,
     return summarize(method, correct, [int(i) for i in binner.index(probs)], binner.labels, binner.midpoints,
                      binner.high_bins(), answer_invalid=sum(r["answer_key"] is None for r in records),
                      cost=Cost.of(records), extra=extra)
+
+
+def paired(records: dict[str, list[dict]], binners: dict, split: str, *, continuous: tuple[str, ...],
+           reference: str = "ud") -> dict:
+    """{method: AUROC(reference) - AUROC(method), 95% paired-bootstrap CI, n}, each method's binned score, on the
+    questions of `split` both answered (semantic clustering at its default K). binners: the metrics stage's (one per
+    verbal method, "continuous" for the methods named in `continuous`, "semantic_k")."""
+    def by_question(method):
+        recs = [r for r in records[method] if r["set"] == split
+                and (method != "semantic" or r["k"] == binners["semantic_k"])]
+        binner = binners["continuous"] if method in continuous else binners[method]
+        return {r["qid"]: (binned_score(r, binner), bool(r["correct"])) for r in recs}
+
+    ref = by_question(reference)
+    out = {}
+    for method in records:
+        if method == reference:
+            continue
+        other = by_question(method)
+        qids = [q for q in ref if q in other]
+        result = paired_auroc(([ref[q][0] for q in qids], [ref[q][1] for q in qids]),
+                              ([other[q][0] for q in qids], [other[q][1] for q in qids]))
+        if result is not None:
+            out[method] = result
+    return out
