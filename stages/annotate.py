@@ -5,10 +5,8 @@ from collections import defaultdict
 
 from ud import io, paths, stage
 from ud.data.prompts import Format
-from ud.errors import DataError
-from ud.method.annotate import balance, build_examples, taught
-from ud.method.binning import Binner
-from ud.method.calibrate import Calibrator, points
+from ud.method.annotate import balance, build_examples, fit_binner
+from ud.method.calibrate import Calibrator
 from ud.records import ANSWER_SETS, SAMPLES
 
 
@@ -16,25 +14,12 @@ def main(p):
     fmt = Format.from_params(p.prompt, p.annotate.instruction)
     asets = ANSWER_SETS.read(paths.answers_file("calibration"))
     cal = Calibrator.from_json(io.read_json(paths.CALIBRATOR))
-    f, _ = points(asets)
-    pc = cal(f)
     a = p.annotate
-    if a.binning == "quantile":  # equal-count bins over the confidences the SFT set will teach (not every option's)
-        fs = [c["f"] for _, classes in taught(asets, p.incorrect, a.incorrect_pick, p.seed) for c in classes]
-        binner = Binner.quantile(p.bins, cal(fs), a.labels)
-    elif a.binning == "quantile_top":  # equal-count bins over the top answers' confidences: what will be stated
-        binner = Binner.quantile(p.bins, cal([s["classes"][0]["f"] for s in asets if s["classes"]]), a.labels)
-    elif a.binning == "fixed_range":  # a top-of-k answer is at least 1/k
-        qs = paths.questions("calibration")
-        k = min((len(q["choices"]) for q in qs if q.get("choices")), default=0)
-        if k < 2:
-            raise DataError("annotate.binning=fixed_range needs multiple-choice questions (the range is [1/options, 1])")
-        binner = Binner.fixed_range(p.bins, 1 / k, a.labels)
-    else:
-        binner = Binner.fixed(p.bins, a.labels)
-    binner.fit_values(pc)
-    io.write_json(paths.BINNER, binner.to_json())
     qs = {q["id"]: q for q in paths.questions("calibration")}
+    options = min((len(q["choices"]) for q in qs.values() if q.get("choices")), default=0)
+    binner = fit_binner(a.binning, p.bins, asets, cal, options=options, incorrect=p.incorrect, pick=a.incorrect_pick,
+                        seed=p.seed, labels=a.labels)
+    io.write_json(paths.BINNER, binner.to_json())
     samples: dict[str, list[dict]] = defaultdict(list)
     if fmt.reasoning:
         for rec in SAMPLES.read(paths.samples_file("calibration")):

@@ -14,24 +14,11 @@ from ud import io, paths, stage
 from ud.baselines import teacher
 from ud.data.prompts import DEFAULT_LABELS_5
 from ud.method.binning import Binner
-from ud.method.calibrate import Calibrator
 from ud.metrics import report
 from ud.metrics.scores import paired, score_probabilities, score_verbal
-from ud.records import ANSWER_SETS, ANSWERS
+from ud.records import ANSWERS
 
 CONTINUOUS = ("lexical", "ptrue", "pik", "semantic")
-
-
-def teacher_records(split: str) -> list[dict]:
-    meta = io.read_json(paths.samples_meta(split))
-    asets = ANSWER_SETS.read(paths.answers_file(split))
-    n = max(1, len(asets))
-    exact = meta["estimator"] == "exact"
-    cost = {"samples": 0 if exact else meta["n"], "generated_tokens": 0 if exact else meta["generated_tokens"] / n,
-            "extra_forward_passes": 1 if exact else 0}
-    recs = teacher.score(asets, Calibrator.from_json(io.read_json(paths.CALIBRATOR)),
-                         Binner.from_json(io.read_json(paths.BINNER)), cost)
-    return [dict(r, set=split) for r in recs]
 
 
 def method_metrics(method: str, records: list[dict], binners: dict) -> tuple[dict, list[dict]]:
@@ -54,7 +41,7 @@ def main(p):
     ud_binner = Binner.from_json(io.read_json(paths.BINNER))
     binners = {"ud": ud_binner, "teacher": ud_binner, "prompting": Binner.fixed(5, DEFAULT_LABELS_5),
                "continuous": ud_binner, "semantic_k": p.baselines.semantic.default_k}
-    records = {"teacher": teacher_records(p.scored)}
+    records = {"teacher": teacher.records(p.scored)}
     records.update({m: ANSWERS.read(paths.eval_file(m)) for m in report.METHODS if m != "teacher"})
     shift, shift_rows = {}, []
     for method in report.METHODS:

@@ -343,8 +343,12 @@ def test_sweep_scores_the_validation_split_one_experiment_per_combination(tmp_pa
     assert all(r["n"] == 2 for r in rows)  # the 2 validation questions, never the 4 of test
     assert [len(r["sft_labels"]) for r in rows] == [3, 5]
     assert "| bins=3 | 2 |" in out and "| bins=5 | 2 |" in out
-    assert _metrics(proj, "ud")["split"] == "validation" and json.loads((proj / "metrics/shift.json").read_text()) == {}
     evaluated = {r["set"] for r in _jsonl(proj / "data/eval/ud.jsonl")}
     assert evaluated == {"validation"}  # no test or shift question was answered
+    assert not (proj / "data/eval/lexical.jsonl").exists() and not (proj / "metrics/ud.json").exists()  # no baseline
+    out = _run([sys.executable, "-m", "ud.cli", "ceilings", "--bins", "3", "--calibration", "none,isotonic"], proj).stdout
+    rows = json.loads((proj / "sweeps/ceilings.json").read_text())
+    assert len(rows) == 2 * 4 and all(r["n"] == 2 and sum(r["validation_labels"].values()) == 2 for r in rows)
+    assert "| isotonic | quantile_top | 3 |" in out
     exps = _run(["dvc", "exp", "show", "--json"], proj).stdout
     assert exps.count('"scored": "validation"') >= 2  # each combination is a DVC experiment

@@ -1,12 +1,10 @@
 """`ud sweep` chooses knobs on validation and refuses to score the test split."""
 
-import json
-
 import pytest
 from typer.testing import CliRunner
 
 from ud.cli import app
-from ud.errors import ParamError
+from ud.errors import DataError, ParamError
 from ud.tools import sweep
 
 
@@ -26,17 +24,66 @@ def test_a_sweep_refuses_to_look_at_test(setting, tmp_path):
     assert not (tmp_path / "s.json").exists()  # refused before any experiment ran
 
 
-def test_rows_are_read_from_validation_metrics_only(tmp_path):
-    ud = {"split": "validation", "n": 300, "auroc": 0.7, "accuracy": 0.6,
-          "paired": {"teacher": {"delta": -0.01, "ci": [-0.03, 0.01], "n": 300}}}
-    teacher = {"split": "validation", "n": 300, "auroc": 0.71, "accuracy": 0.62}
-    (tmp_path / "ud.json").write_text(json.dumps(ud))
-    (tmp_path / "teacher.json").write_text(json.dumps(teacher))
-    (tmp_path / "annotate.json").write_text(json.dumps({"per_bin": {"low": 3, "high": 5}}))
-    r = sweep.row({"bins": "5"}, tmp_path)
-    assert (r["ud_auroc"], r["teacher_auroc"], r["delta_vs_teacher"], r["sft_labels"]) == (0.7, 0.71, -0.01,
-                                                                                          {"low": 3, "high": 5})
-    assert "| bins=5 | 300 | 0.700 | 0.710 | -0.010 [-0.030, +0.010] | 0.600 | 3 / 5 |" in sweep.table([r])
-    (tmp_path / "ud.json").write_text(json.dumps(dict(ud, split="test")))
-    with pytest.raises(ParamError, match="scores 'test', not validation"):
-        sweep.row({"bins": "5"}, tmp_path)
+def test_rows_score_the_validation_answers_only(tmp_path, monkeypatch):
+    """A row is the distilled model's and the teacher's binned AUROC on validation, and their paired difference."""
+    from ud import io, paths
+    from ud.baselines import teacher
+    from ud.method.binning import Binner
+
+    monkeypatch.chdir(tmp_path)
+    cost = {"samples": 0, "generated_tokens": 0, "extra_forward_passes": 0}
+
+    def rec(i, b, correct, split="validation"):
+        return {"qid": f"v{i}", "answer_key": 0, "correct": correct, "confidence": None, "raw": None, "bin": b,
+                "set": split, **cost}
+
+    # the distilled model ranks all 4 perfectly (AUROC 1); the teacher puts one right answer lowest (AUROC 0.625)
+    io.write_jsonl(paths.eval_file("ud"), [rec(0, 4, True), rec(1, 3, True), rec(2, 0, False), rec(3, 1, False)])
+    monkeypatch.setattr(teacher, "records", lambda split: [rec(0, 4, True), rec(1, 0, True), rec(2, 0, False),
+                                                           rec(3, 1, False)])
+    io.write_json(paths.BINNER, Binner.fixed(5).to_json())
+    io.write_json(paths.METRICS / "annotate.json", {"per_bin": {"low": 3, "high": 5}})
+    r = sweep.row({"bins": "5"})
+    assert (r["n"], r["ud_auroc"], r["teacher_auroc"], r["sft_labels"]) == (4, 1.0, 0.625, {"low": 3, "high": 5})
+    assert r["delta_vs_teacher"] == 0.375 and r["delta_ci"][0] <= 0.375 <= r["delta_ci"][1]
+    assert "| bins=5 | 4 | 1.000 | 0.625 | +0.375 [" in sweep.table([r])
+    io.write_jsonl(paths.eval_file("ud"), [rec(0, 4, True, "test")])
+    with pytest.raises(ParamError, match=r"scores \['test'\], not validation"):
+        sweep.row({"bins": "5"})
+
+
+def _aset(qid: str, top_f: float, top_correct: bool) -> dict:
+    other = round(1.0 - top_f, 6)
+    return {"qid": qid, "n": None, "invalid": 0, "estimator": "exact", "classes": [
+        {"key": 0, "index": 0, "count": top_f, "f": top_f, "correct": top_correct, "representative": "A"},
+        {"key": 1, "index": 1, "count": other, "f": other, "correct": not top_correct, "representative": "B"}]}
+
+
+def test_ceilings_score_each_rule_on_validation_before_training(tmp_path, monkeypatch):
+    """Top answers right at 0.38 and wrong at 0.30: the paper's fixed 5 bins put both in "low" (the ceiling is
+    0.5), while quantile bins over the top answers split them (1.0). The SFT histogram counts the taught labels."""
+    from ud import io, paths
+    from ud.records import ANSWER_SETS
+
+    monkeypatch.chdir(tmp_path)
+    qs = [{"id": f"c{i}", "source": "toy", "question": f"q{i}?", "choices": ["x", "y", "z"], "answer": 0,
+           "answers": None} for i in range(20)]
+    io.write_jsonl(paths.split_file("calibration"), qs)
+    ANSWER_SETS.write(paths.answers_file("calibration"),
+                      [_aset(f"c{i}", 0.38 if i % 2 else 0.30, bool(i % 2)) for i in range(20)])
+    ANSWER_SETS.write(paths.answers_file("validation"),
+                      [_aset(f"v{i}", 0.38 if i % 2 else 0.30, bool(i % 2)) for i in range(10)])
+    rows = sweep.ceilings(["fixed", "quantile_top"], [5], ["none"], incorrect=0, pick="top", seed=0)
+    by_rule = {r["annotate.binning"]: r for r in rows}
+    assert by_rule["fixed"]["teacher_auroc"] == 0.5 and by_rule["quantile_top"]["teacher_auroc"] == 1.0
+    assert by_rule["fixed"]["teacher_auroc_raw"] == 1.0 and by_rule["fixed"]["n"] == 10
+    # incorrect=0: only correct answers are taught, 10 at 0.38 ("low") and 10 at 0.70 ("high", where the top is wrong)
+    assert list(by_rule["fixed"]["sft_labels"].values()) == [0, 10, 0, 10, 0]
+    assert by_rule["fixed"]["validation_labels"]["low"] == 10
+    assert "| none | quantile_top | 5 | 1.000" in sweep.ceiling_table(rows)
+
+
+def test_ceilings_need_the_validation_answers(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(DataError, match="normalize@validation"):
+        sweep.ceilings(["fixed"], [5], ["none"], incorrect=0, pick="top", seed=0)

@@ -9,6 +9,7 @@
   ud report --readme|--check  README.md's and docs/'s results blocks, rendered from the kept runs
   ud timings [--keep DIR]     seconds per answer of every method, from what the stages measured
   ud sweep -S key=v1,v2 ...   choose knobs on the validation split (DVC experiments); it refuses to score test
+  ud ceilings                 each binning rule's teacher AUROC on validation and SFT labels, before any training
   ud export OUT               the distilled model as a standalone transformers folder with a model card
   ud claims distill | train | evaluate   multi-claim outputs (Appendix A.2) on a JSONL of documents
 """
@@ -176,6 +177,25 @@ def sweep(setting: list[str] = typer.Option(..., "--set-param", "-S", help="key=
     rows = _call(sweeps.run, setting, Path(out))
     typer.echo(sweeps.table(rows))
     typer.echo(f"rows in {out}; write the chosen values into params.yaml and `dvc repro` to score test once")
+
+
+@app.command()
+def ceilings(rules: str = typer.Option("fixed,fixed_range,quantile,quantile_top", help="annotate.binning values"),
+             bins: str = typer.Option("5,10", help="numbers of bins"),
+             calibration: str = typer.Option("none,isotonic,platt", help="calibrate.method values"),
+             out: str = typer.Option("sweeps/ceilings.json", "--out", help="the rows (JSON)"), params: str = PARAMS):
+    """Before training anything: for each binning rule, number of bins and calibration method, the teacher's binned
+    AUROC on the validation split (the ceiling the distilled model imitates) and the SFT label histogram it would
+    teach. Fitted on the calibration answers; reads the validation answers, never test."""
+    from ud.tools import sweep as sweeps
+
+    p = _params(params)
+    rows = _call(lambda: sweeps.ceilings(rules.split(","), [int(b) for b in bins.split(",")], calibration.split(","),
+                                         incorrect=p.incorrect, pick=p.annotate.incorrect_pick, seed=p.seed))
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text(json.dumps(rows, indent=2) + "\n")
+    typer.echo(sweeps.ceiling_table(rows))
+    typer.echo(f"rows in {out}")
 
 
 @app.command("export")

@@ -3,7 +3,10 @@ calibrator and binner -- what the distilled model imitates, at N times the cost.
 
 from __future__ import annotations
 
+from ud import io, paths
+from ud.method.binning import Binner
 from ud.method.calibrate import Calibrator
+from ud.records import ANSWER_SETS
 
 
 def score(answer_sets: list[dict], calibrator: Calibrator, binner, cost: dict) -> list[dict]:
@@ -21,3 +24,17 @@ def score(answer_sets: list[dict], calibrator: Calibrator, binner, cost: dict) -
         out.append({"qid": a["qid"], "answer_key": top["key"], "correct": bool(top["correct"]), "confidence": p,
                     "raw": float(top["f"]), "bin": int(binner.index([p])[0]), **cost})
     return out
+
+
+def records(split: str) -> list[dict]:
+    """The teacher's answer records on `split`, from what the pipeline wrote: its answer sets, the fitted calibrator
+    and binner, and its cost per answer from the samples' meta (exact: one prefill, no samples)."""
+    meta = io.read_json(paths.samples_meta(split))
+    asets = ANSWER_SETS.read(paths.answers_file(split))
+    n = max(1, len(asets))
+    exact = meta["estimator"] == "exact"
+    cost = {"samples": 0 if exact else meta["n"], "generated_tokens": 0 if exact else meta["generated_tokens"] / n,
+            "extra_forward_passes": 1 if exact else 0}
+    recs = score(asets, Calibrator.from_json(io.read_json(paths.CALIBRATOR)),
+                 Binner.from_json(io.read_json(paths.BINNER)), cost)
+    return [dict(r, set=split) for r in recs]

@@ -10,8 +10,11 @@ from __future__ import annotations
 import random
 
 from ud.data.prompts import Format, extract_reasoning
+from ud.errors import DataError
 from ud.method.binning import Binner
-from ud.method.calibrate import Calibrator
+from ud.method.calibrate import Calibrator, points
+
+RULES = ("fixed", "fixed_range", "quantile", "quantile_top")
 
 
 def pick_classes(aset: dict, incorrect: int, pick: str, rng: random.Random) -> list[dict]:
@@ -49,6 +52,37 @@ def balance(examples: list[dict], seed: int) -> list[dict]:
         picked += rng.choices(items, k=want - len(picked))
         out += picked
     return out
+
+
+def fit_binner(rule: str, bins: int, answer_sets: list[dict], calibrator: Calibrator, *, options: int,
+               incorrect: int, pick: str, seed: int, labels: list[str] | None = None) -> Binner:
+    """The one binning rule of every method, fitted on the calibration answers (param annotate.binning):
+    fixed: equal width over [0, 1] (the paper's); fixed_range: equal width over [1/options, 1], since a top-of-k
+    answer is at least 1/k; quantile: equal shares of the answers the SFT set teaches (correct and incorrect);
+    quantile_top: equal shares of each question's top answer, the confidences the model will state.
+    Each bin's `values` is the mean calibrated p of the calibration answers in it."""
+    if rule == "quantile":
+        fs = [c["f"] for _, classes in taught(answer_sets, incorrect, pick, seed) for c in classes]
+        binner = Binner.quantile(bins, calibrator(fs), labels)
+    elif rule == "quantile_top":
+        binner = Binner.quantile(bins, calibrator([s["classes"][0]["f"] for s in answer_sets if s["classes"]]), labels)
+    elif rule == "fixed_range":
+        if options < 2:
+            raise DataError("annotate.binning=fixed_range needs multiple-choice questions (the range is [1/options, 1])")
+        binner = Binner.fixed_range(bins, 1 / options, labels)
+    elif rule == "fixed":
+        binner = Binner.fixed(bins, labels)
+    else:
+        raise ValueError(f"unknown binning rule {rule!r}; one of {RULES}")
+    return binner.fit_values(calibrator(points(answer_sets)[0]))
+
+
+def taught_labels(answer_sets: list[dict], calibrator: Calibrator, binner: Binner, incorrect: int, pick: str,
+                  seed: int) -> dict[str, int]:
+    """How often each label is taught (before any balancing): the SFT set's label histogram."""
+    idx = [int(i) for _, classes in taught(answer_sets, incorrect, pick, seed) if classes
+           for i in binner.index(calibrator([c["f"] for c in classes]))]
+    return {lab: idx.count(i) for i, lab in enumerate(binner.labels)}
 
 
 def build_examples(questions: dict[str, dict], answer_sets: list[dict], samples_by_qid: dict[str, list[dict]],

@@ -1,10 +1,14 @@
 """`ud sweep`: choose knobs on the validation split, never on test.
 
-Each combination of the given values runs as a DVC experiment (`dvc exp run -S scored=validation -S key=value ...`),
-so only the stages a knob reaches rerun and every experiment stays in `dvc exp show`. After each one the sweep
-reads the metrics the pipeline wrote for the validation split and keeps one row: the distilled model's and the
-teacher's binned AUROC (the teacher's is the ceiling the student imitates), accuracy, the paired difference to the
-teacher, and the SFT label histogram. The rows go to `--out` (JSON), rendered as a table.
+Each combination of the given values runs as a DVC experiment (`dvc exp run -S scored=validation -S key=value ...
+evaluate normalize@validation`), so only the stages a knob reaches rerun, no baseline runs, and every experiment
+stays in `dvc exp show`. After each one the sweep scores the answers written for the validation split and keeps one
+row: the distilled model's and the teacher's binned AUROC (the teacher's is the ceiling the student imitates),
+accuracy, the paired difference to the teacher, and the SFT label histogram. The rows go to `--out` (JSON), rendered as a table.
+
+`ceilings` needs no training: for each binning rule, number of bins and calibration method it fits the calibrator
+and the bins on the calibration answers, and gives the teacher's binned AUROC on the validation split (the ceiling
+the student would imitate) with the SFT label histogram the rule would teach. It reads the validation answers only.
 
 A sweep refuses to score the test split: `scored` cannot be swept or set, and every row is checked to come from the
 validation split. The test split is scored once, by `dvc repro` with the chosen values written into params.yaml.
@@ -17,9 +21,7 @@ import json
 import subprocess
 from pathlib import Path
 
-from ud.errors import ParamError
-
-READS = ("ud", "teacher", "annotate")
+from ud.errors import DataError, ParamError
 
 
 def grid(settings: list[str]) -> list[dict[str, str]]:
@@ -38,25 +40,40 @@ def grid(settings: list[str]) -> list[dict[str, str]]:
     return [dict(combo) for combo in itertools.product(*axes)]
 
 
-def row(config: dict[str, str], metrics_dir: Path = Path("metrics")) -> dict:
-    m = {name: json.loads((metrics_dir / f"{name}.json").read_text()) for name in READS}
-    for name in ("ud", "teacher"):
-        if m[name].get("split") != "validation":
-            raise ParamError(f"{metrics_dir}/{name}.json scores {m[name].get('split')!r}, not validation: the sweep "
-                             "reads validation metrics only")
-    paired = (m["ud"].get("paired") or {}).get("teacher") or {}
+TARGETS = ("evaluate", "normalize@validation")  # what a row needs: the distilled model's and the teacher's answers
+
+
+def row(config: dict[str, str]) -> dict:
+    """The distilled model's and the teacher's binned AUROC, accuracy and paired difference on the validation split,
+    scored from the answers the experiment wrote (eval/ud.jsonl, the teacher's answer sets) by the metrics stage's
+    functions, so a sweep runs no baseline."""
+    from ud import io, paths
+    from ud.baselines import teacher
+    from ud.method.binning import Binner
+    from ud.metrics.scores import paired, score_verbal
+    from ud.records import ANSWERS
+
+    recs = {"ud": ANSWERS.read(paths.eval_file("ud")), "teacher": teacher.records("validation")}
+    if sets := {r["set"] for r in recs["ud"]} - {"validation"}:
+        raise ParamError(f"{paths.eval_file('ud')} scores {sorted(sets)}, not validation: the sweep reads validation "
+                         "answers only")
+    binner = Binner.from_json(io.read_json(paths.BINNER))
+    m = {name: score_verbal(name, rs, binner)[0] for name, rs in recs.items()}
+    pair = paired(recs, {"ud": binner, "teacher": binner}, "validation", continuous=()).get("teacher") or {}
+    annotate = io.read_json(paths.METRICS / "annotate.json")
     return {"config": config, "n": m["ud"]["n"], "ud_auroc": m["ud"]["auroc"], "teacher_auroc": m["teacher"]["auroc"],
             "ud_accuracy": m["ud"]["accuracy"], "teacher_accuracy": m["teacher"]["accuracy"],
-            "delta_vs_teacher": paired.get("delta"), "delta_ci": paired.get("ci"),
-            "sft_labels": m["annotate"]["per_bin"]}
+            "delta_vs_teacher": pair.get("delta"), "delta_ci": pair.get("ci"), "sft_labels": annotate["per_bin"]}
 
 
 def run(settings: list[str], out: Path, dvc: str = "dvc") -> list[dict]:
-    """Run every combination as a DVC experiment on the validation split; the rows, also written to `out`."""
+    """Run every combination as a DVC experiment on the validation split (only the stages the rows need); the rows,
+    also written to `out`."""
     configs = grid(settings)
     rows = []
     for config in configs:
         args = [dvc, "exp", "run", "-S", "scored=validation"] + [a for k, v in config.items() for a in ("-S", f"{k}={v}")]
+        args += list(TARGETS)
         print("$ " + " ".join(args), flush=True)
         subprocess.run(args, check=True)
         rows.append(row(config))
@@ -78,4 +95,57 @@ def table(rows: list[dict]) -> str:
         labels = " / ".join(str(v) for v in r["sft_labels"].values())
         lines.append(f"| {cfg} | {r['n']} | {f(r['ud_auroc'])} | {f(r['teacher_auroc'])} | {delta} | "
                      f"{f(r['ud_accuracy'])} | {labels} |")
+    return "\n".join(lines) + "\n"
+
+
+def ceilings(rules: list[str], bins: list[int], calibrations: list[str], *, incorrect: int, pick: str, seed: int,
+             labels: list[str] | None = None) -> list[dict]:
+    """One row per (calibration, rule, bins): the teacher's binned AUROC on the validation split and the SFT label
+    histogram, from the calibration and validation answer sets the pipeline wrote (no training, no test data)."""
+    from ud import paths
+    from ud.baselines import teacher
+    from ud.method.annotate import fit_binner, taught_labels
+    from ud.method.calibrate import Calibrator, points
+    from ud.metrics.scores import auroc, score_verbal
+    from ud.records import ANSWER_SETS
+
+    need = [paths.answers_file("calibration"), paths.answers_file("validation")]
+    if missing := [str(f) for f in need if not Path(f).exists()]:
+        raise DataError(f"missing {missing}: run `dvc repro normalize@calibration normalize@validation` first "
+                        "(prepare.validation.questions > 0)")
+    cal_sets, val_sets = (ANSWER_SETS.read(f) for f in need)
+    options = min((len(q["choices"]) for q in paths.questions("calibration") if q.get("choices")), default=0)
+    f, y = points(cal_sets)
+    top = [(a["classes"][0]["f"] if a["classes"] else 0.0, bool(a["classes"] and a["classes"][0]["correct"]))
+           for a in val_sets]
+    raw = auroc([t[0] for t in top], [t[1] for t in top])
+    rows = []
+    for method in calibrations:
+        cal = Calibrator(method).fit(f, y)
+        for rule in rules:
+            for b in bins:
+                binner = fit_binner(rule, b, cal_sets, cal, options=options, incorrect=incorrect, pick=pick,
+                                    seed=seed, labels=labels if labels and len(labels) == b else None)
+                recs = teacher.score(val_sets, cal, binner, {})
+                m, _ = score_verbal("teacher", recs, binner)
+                stated = [r["bin"] for r in recs]
+                rows.append({"calibrate.method": method, "annotate.binning": rule, "bins": b, "n": m["n"],
+                             "teacher_auroc": m["auroc"], "teacher_auroc_ci": m.get("auroc_ci"),
+                             "teacher_auroc_raw": raw, "teacher_accuracy": m["accuracy"],
+                             "edges": [round(e, 3) for e in binner.edges],
+                             "validation_labels": {lab: stated.count(i) for i, lab in enumerate(binner.labels)},
+                             "sft_labels": taught_labels(cal_sets, cal, binner, incorrect, pick, seed)})
+    return rows
+
+
+def ceiling_table(rows: list[dict]) -> str:
+    lines = ["| calibration | binning | bins | teacher binned AUROC [95% ci] | raw | edges | SFT labels |",
+             "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        ci = r.get("teacher_auroc_ci")
+        ci = f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""
+        edges = " ".join(f"{e:g}" for e in r["edges"][1:-1])
+        labels = " / ".join(str(v) for v in r["sft_labels"].values())
+        lines.append(f"| {r['calibrate.method']} | {r['annotate.binning']} | {r['bins']} | {r['teacher_auroc']:.3f}{ci} "
+                     f"| {r['teacher_auroc_raw']:.3f} | {edges} | {labels} |")
     return "\n".join(lines) + "\n"
