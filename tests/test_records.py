@@ -40,3 +40,16 @@ def test_a_malformed_record_names_its_file_line_and_field(tmp_path, artifact, re
     with pytest.raises(DataError, match=f"not a {artifact.name} record"):
         artifact.write(tmp_path / "out.jsonl", [record])
     assert not (tmp_path / "out.jsonl").exists()  # nothing half-written
+
+
+def test_every_estimator_s_answer_set_is_a_valid_record(tmp_path):
+    """The exact estimator's classes carry a probability and no count; a sampled one counts its draws."""
+    from ud.method.normalize import answer_set_exact
+
+    q = {"id": "q1", "source": "s", "question": "?", "choices": ["x", "y"], "answer": 0, "answers": None}
+    exact = answer_set_exact(q, EXACT)
+    assert [c["count"] for c in exact["classes"]] == [None, None] and exact["classes"][0]["f"] == 0.7
+    sampled = {"qid": "q2", "n": 10, "invalid": 0, "estimator": "sampled", "classes": [
+        {"key": 1, "index": 1, "count": 3, "f": 0.3, "correct": True, "representative": "B"}]}
+    assert ANSWER_SETS.write(tmp_path / "a.jsonl", [exact, sampled]) == 2
+    assert ANSWER_SETS.read(tmp_path / "a.jsonl") == [exact, sampled]

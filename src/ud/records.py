@@ -68,7 +68,7 @@ Sample = Draw | ExactDraw
 class AnswerClass(TypedDict):
     key: Any  # the equivalence key (an option index, a normalized number, a cluster's text)
     index: int | None  # the option index, for multiple choice
-    count: int | float
+    count: int | float | None  # None: the exact estimator (f is the option's probability, nothing was counted)
     f: float  # count / n: the relative frequency (invalid samples in n)
     correct: bool
     representative: str
