@@ -352,3 +352,57 @@ def test_sweep_scores_the_validation_split_one_experiment_per_combination(tmp_pa
     assert "| isotonic | quantile_top | 3 |" in out
     exps = _run(["dvc", "exp", "show", "--json"], proj).stdout
     assert exps.count('"scored": "validation"') >= 2  # each combination is a DVC experiment
+
+
+def profile_at_toy_scale(proj: Path, name: str, model_dir: str, dataset: str) -> dict:
+    """params.yaml = the profile as `ud profile` composes it, with only the scale changed: the tiny model, the toy
+    dataset, a few questions, N (and semantic clustering's K within it), the tokens a toy answer needs and the
+    training steps. Every other setting (estimator, prompt and reasoning, calibration, binning, label rule, full SFT
+    or LoRA, baselines, shift datasets) is the profile's."""
+    from ud.params import compose, render
+
+    p = compose(yaml.safe_load((ROOT / "profiles" / f"{name}.yaml").read_text()) or {})
+    p["model"]["id"] = model_dir
+    p["data"] = {"source": "jsonl", "dataset": dataset}
+    p["prepare"] = {"calibration": {"from": "train", "questions": 8},
+                    "validation": {"from": "validation", "questions": 2}, "test": {"from": "test", "questions": 4}}
+    p["n"], p["sample"]["n"] = min(p["n"], 6), min(p["sample"]["n"], 6)
+    p["sample"]["block"] = min(p["sample"]["block"], 3)
+    sem = p["baselines"]["semantic"]
+    sem.update(k=[k for k in sem["k"] if k <= 6] or [6], timing_questions=2)
+    sem["default_k"] = min(sem["default_k"], max(sem["k"]))
+    for section in (p["evaluate"], p["baselines"]["prompting"]):
+        section["max_new_tokens"] = min(section["max_new_tokens"], 48)
+    p["train"].update(epochs=1, batch_size=4)
+    p["shift"]["questions"] = 4
+    (proj / "params.yaml").write_text(render(p, f"# {name} at toy scale"))
+    return p
+
+
+@pytest.mark.parametrize("name", ["cpu-large", "paper-mmlu"])
+def test_profile_end_to_end_at_toy_scale(name, tmp_path, tiny_model_dir, tagged_model_dir, toy_jsonl):
+    """A profile as kept or as a GPU user will run it, end to end on this CPU: every metrics file, every shift set,
+    and `ud validate` passes. cpu-large: the exact estimator, no calibration, quantile bins, LoRA on the top layers,
+    the expected label rule. paper-mmlu: N free samples with E.1's reasoning, full SFT, 384-token answers (48 here).
+    The tiny model learns nothing; the tagged one writes E.1's tags, so the reasoning profiles have answers to read."""
+    model = tagged_model_dir if "paper" in name else tiny_model_dir
+    proj = make_project(tmp_path, model, toy_jsonl)
+    p = profile_at_toy_scale(proj, name, model, toy_jsonl)
+    _run(["dvc", "repro"], proj)
+    for method in METHODS:
+        assert _metrics(proj, method)["n"] == 4 and _metrics(proj, method)["split"] == "test"
+    shift = json.loads((proj / "metrics/shift.json").read_text())
+    assert sorted(shift) == sorted(p["shift"]["datasets"]) and all(m["n"] == 4 for s in shift.values() for m in s.values())
+    _run([sys.executable, "-m", "ud.cli", "validate"], proj)
+    answers = _jsonl(proj / "data/answers/calibration.jsonl")
+    if name == "cpu-large":
+        assert all(c["count"] is None for a in answers for c in a["classes"])  # exact: probabilities, nothing counted
+        assert abs(sum(c["f"] for c in answers[0]["classes"]) - 1.0) < 1e-6
+        cost = _metrics(proj, "teacher")["cost"]  # exact: one prefill, no samples
+        assert (cost["extra_forward_passes_per_answer"], cost["samples_per_answer"]) == (1.0, 0.0)
+        out = _run([sys.executable, "-m", "ud.cli", "ceilings", "--calibration", "none"], proj).stdout
+        assert "| none | quantile | 5 |" in out and len(json.loads((proj / "sweeps/ceilings.json").read_text())) == 8
+    else:
+        assert all(a["n"] == 6 for a in answers) and not (proj / "models/ud/adapter_config.json").exists()  # full SFT
+        assert sum(a["invalid"] for a in answers) < 6 * 8  # the tagged model's answers are read
+        assert "<reasoning>" in _jsonl(proj / "data/sft/train.jsonl")[0]["completion"][0]["content"]

@@ -46,7 +46,7 @@ def test_rows_score_the_validation_answers_only(tmp_path, monkeypatch):
     r = sweep.row({"bins": "5"})
     assert (r["n"], r["ud_auroc"], r["teacher_auroc"], r["sft_labels"]) == (4, 1.0, 0.625, {"low": 3, "high": 5})
     assert r["delta_vs_teacher"] == 0.375 and r["delta_ci"][0] <= 0.375 <= r["delta_ci"][1]
-    assert "| bins=5 | 4 | 1.000 | 0.625 | +0.375 [" in sweep.table([r])
+    assert "| bins=5 | 4 | 1.000 | - / - | 0.625 | +0.375 [" in sweep.table([r])
     io.write_jsonl(paths.eval_file("ud"), [rec(0, 4, True, "test")])
     with pytest.raises(ParamError, match=r"scores \['test'\], not validation"):
         sweep.row({"bins": "5"})

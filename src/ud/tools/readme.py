@@ -16,6 +16,7 @@ from ud.metrics.report import METHODS, _fmt, summary_markdown
 BLOCKS = {"default": ("metrics", "results/default"),
           "cpu-large": ("results/cpu-large/metrics", "results/cpu-large"),
           "scale": ("configs/scale/paper-mmlu.yaml", None)}
+SWEEPS = {"cpu-large-validation": "results/cpu-large/sweeps"}  # name -> the kept rows of `ud ceilings` / `ud sweep`
 DOCS = ("README.md", "docs")
 
 
@@ -84,6 +85,24 @@ def stage_times_line(t: dict) -> str:
     return line + "."
 
 
+def validation_block(folder: str | Path) -> str:
+    """The tables that chose a run's knobs on the validation split: `ud ceilings` (each binning rule's teacher AUROC
+    and SFT labels, before training) and `ud sweep` (the distilled model per configuration)."""
+    from ud.tools.sweep import ceiling_table, table
+
+    d = Path(folder)
+    parts = []
+    if (d / "ceilings.json").exists():
+        rows = io.read_json(d / "ceilings.json")
+        parts.append(f"Before training (`ud ceilings`, validation n = {rows[0]['n'] if rows else 0}): the teacher's "
+                     "binned AUROC under each rule, the ceiling the distilled model imitates, and the labels the SFT "
+                     "set would teach.\n\n" + ceiling_table(rows))
+    if (d / "sweep.json").exists():
+        parts.append("The distilled model per configuration (`ud sweep`, validation split):\n\n"
+                     + table(io.read_json(d / "sweep.json")))
+    return "\n".join(parts)
+
+
 def documents(root: Path) -> list[Path]:
     """README.md and every docs/*.md."""
     out = [root / "README.md"] if (root / "README.md").exists() else []
@@ -112,6 +131,15 @@ def render_text(text: str, root: Path) -> tuple[str, list[str]]:
                 new += f"{begin}\n{body}{end}{tail}"
             if new != text:
                 changed.append(label)
+                text = new
+    for name, folder in SWEEPS.items():
+        begin, end = _begin(name, folder), _end(name)
+        if begin in text and (root / folder).exists():
+            pieces = text.split(begin)
+            new = pieces[0] + "".join(f"{begin}\n{validation_block(root / folder)}{end}{piece.split(end, 1)[1]}"
+                                      for piece in pieces[1:])
+            if new != text:
+                changed.append(name)
                 text = new
     return text, changed
 

@@ -63,7 +63,8 @@ def row(config: dict[str, str]) -> dict:
     annotate = io.read_json(paths.METRICS / "annotate.json")
     return {"config": config, "n": m["ud"]["n"], "ud_auroc": m["ud"]["auroc"], "teacher_auroc": m["teacher"]["auroc"],
             "ud_accuracy": m["ud"]["accuracy"], "teacher_accuracy": m["teacher"]["accuracy"],
-            "delta_vs_teacher": pair.get("delta"), "delta_ci": pair.get("ci"), "sft_labels": annotate["per_bin"]}
+            "delta_vs_teacher": pair.get("delta"), "delta_ci": pair.get("ci"), "sft_labels": annotate["per_bin"],
+            "ud_auroc_by_label_rule": {rule: m["ud"].get(f"auroc_bin_{rule}") for rule in ("argmax", "expected")}}
 
 
 def run(settings: list[str], out: Path, dvc: str = "dvc") -> list[dict]:
@@ -86,15 +87,17 @@ def table(rows: list[dict]) -> str:
     def f(v):
         return "-" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v)
 
-    lines = ["| config | n | UD auroc | teacher auroc | Δ vs teacher [95% ci] | UD acc | SFT labels |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| config | n | UD auroc | UD auroc, argmax / expected label | teacher auroc | Δ vs teacher [95% ci] | "
+             "UD acc | teacher acc | SFT labels |", "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         cfg = ", ".join(f"{k}={v}" for k, v in r["config"].items())
         ci = f" [{r['delta_ci'][0]:+.3f}, {r['delta_ci'][1]:+.3f}]" if r.get("delta_ci") else ""
         delta = "-" if r["delta_vs_teacher"] is None else f"{r['delta_vs_teacher']:+.3f}{ci}"
         labels = " / ".join(str(v) for v in r["sft_labels"].values())
-        lines.append(f"| {cfg} | {r['n']} | {f(r['ud_auroc'])} | {f(r['teacher_auroc'])} | {delta} | "
-                     f"{f(r['ud_accuracy'])} | {labels} |")
+        rules = r.get("ud_auroc_by_label_rule") or {}
+        lines.append(f"| {cfg} | {r['n']} | {f(r['ud_auroc'])} | {f(rules.get('argmax'))} / {f(rules.get('expected'))} "
+                     f"| {f(r['teacher_auroc'])} | {delta} | {f(r['ud_accuracy'])} | {f(r.get('teacher_accuracy'))} "
+                     f"| {labels} |")
     return "\n".join(lines) + "\n"
 
 
