@@ -80,7 +80,20 @@ def test_ceilings_score_each_rule_on_validation_before_training(tmp_path, monkey
     # incorrect=0: only correct answers are taught, 10 at 0.38 ("low") and 10 at 0.70 ("high", where the top is wrong)
     assert list(by_rule["fixed"]["sft_labels"].values()) == [0, 10, 0, 10, 0]
     assert by_rule["fixed"]["validation_labels"]["low"] == 10
-    assert "| none | quantile_top | 5 | 1.000" in sweep.ceiling_table(rows)
+    assert "| none | quantile_top | 5 | 1.000" in sweep.ceiling_table(rows) and by_rule["fixed"]["own_first_token"] is None
+
+
+def test_labels_part_at_one_token():
+    """" very low" and " very high" share their first token: evaluate would need a scoring pass for the label."""
+    vocab: dict[str, int] = {}
+
+    def encode(text):  # one token per word, and per character of a number
+        return [vocab.setdefault(t, len(vocab)) for w in text.split(" ") for t in ([" "] + (list(w) if w[:1].isdigit()
+                                                                                         else [w]))]
+
+    assert not sweep.own_first_token(encode, ["very low", "low", "medium", "high", "very high"])
+    assert sweep.own_first_token(encode, ["0-10%", "10-20%", "20-30%"])  # " ", then 0 / 1 / 2
+    assert not sweep.own_first_token(encode, ["0-10%", "10-20%", "15-30%"])  # 1 twice
 
 
 def test_ceilings_need_the_validation_answers(tmp_path, monkeypatch):

@@ -187,11 +187,16 @@ def ceilings(rules: str = typer.Option("fixed,fixed_range,quantile,quantile_top"
     """Before training anything: for each binning rule, number of bins and calibration method, the teacher's binned
     AUROC on the validation split (the ceiling the distilled model imitates) and the SFT label histogram it would
     teach. Fitted on the calibration answers; reads the validation answers, never test."""
+    from transformers import AutoTokenizer
+
+    from ud.engines import models
     from ud.tools import sweep as sweeps
 
     p = _params(params)
+    tok = AutoTokenizer.from_pretrained(_call(lambda: models.ensure_local(models.resolve(p.model.id))).load_from)
     rows = _call(lambda: sweeps.ceilings(rules.split(","), [int(b) for b in bins.split(",")], calibration.split(","),
-                                         incorrect=p.incorrect, pick=p.annotate.incorrect_pick, seed=p.seed))
+                                         incorrect=p.incorrect, pick=p.annotate.incorrect_pick, seed=p.seed,
+                                         encode=lambda text: tok(text, add_special_tokens=False)["input_ids"]))
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     Path(out).write_text(json.dumps(rows, indent=2) + "\n")
     typer.echo(sweeps.ceiling_table(rows))

@@ -101,10 +101,22 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def own_first_token(encode, labels: list[str]) -> bool:
+    """Whether each label has its own token where the labels' tokenizations (after "Confidence: ") part: then the
+    label distribution is read from the one decode (ud.method.evaluate.label_branch); otherwise evaluate spends a
+    scoring pass on it. encode: text -> token ids, as a continuation."""
+    seqs = [encode(" " + label) for label in labels]
+    pos = 0
+    while all(len(s) > pos for s in seqs) and len({s[pos] for s in seqs}) == 1:
+        pos += 1
+    return all(len(s) > pos for s in seqs) and len({s[pos] for s in seqs}) == len(seqs)
+
+
 def ceilings(rules: list[str], bins: list[int], calibrations: list[str], *, incorrect: int, pick: str, seed: int,
-             labels: list[str] | None = None) -> list[dict]:
+             labels: list[str] | None = None, encode=None) -> list[dict]:
     """One row per (calibration, rule, bins): the teacher's binned AUROC on the validation split and the SFT label
-    histogram, from the calibration and validation answer sets the pipeline wrote (no training, no test data)."""
+    histogram, from the calibration and validation answer sets the pipeline wrote (no training, no test data).
+    encode (the model's tokenizer, as a continuation): also whether each label has its own first token."""
     from ud import paths
     from ud.baselines import teacher
     from ud.method.annotate import fit_binner, taught_labels
@@ -137,18 +149,20 @@ def ceilings(rules: list[str], bins: list[int], calibrations: list[str], *, inco
                              "teacher_auroc_raw": raw, "teacher_accuracy": m["accuracy"],
                              "edges": [round(e, 3) for e in binner.edges],
                              "validation_labels": {lab: stated.count(i) for i, lab in enumerate(binner.labels)},
-                             "sft_labels": taught_labels(cal_sets, cal, binner, incorrect, pick, seed)})
+                             "sft_labels": taught_labels(cal_sets, cal, binner, incorrect, pick, seed),
+                             "own_first_token": own_first_token(encode, binner.labels) if encode else None})
     return rows
 
 
 def ceiling_table(rows: list[dict]) -> str:
-    lines = ["| calibration | binning | bins | teacher binned AUROC [95% ci] | raw | edges | SFT labels |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| calibration | binning | bins | teacher binned AUROC [95% ci] | raw | labels part at one token | edges | "
+             "SFT labels |", "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         ci = r.get("teacher_auroc_ci")
         ci = f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""
         edges = " ".join(f"{e:g}" for e in r["edges"][1:-1])
         labels = " / ".join(str(v) for v in r["sft_labels"].values())
+        own = {True: "yes", False: "no"}.get(r.get("own_first_token"), "-")
         lines.append(f"| {r['calibrate.method']} | {r['annotate.binning']} | {r['bins']} | {r['teacher_auroc']:.3f}{ci} "
-                     f"| {r['teacher_auroc_raw']:.3f} | {edges} | {labels} |")
+                     f"| {r['teacher_auroc_raw']:.3f} | {own} | {edges} | {labels} |")
     return "\n".join(lines) + "\n"
