@@ -12,6 +12,8 @@ ROOT = Path(__file__).parents[1]
 
 def test_every_rendered_block_agrees_with_the_committed_files():
     docs = "".join(p.read_text() for p in blocks.documents(ROOT))
+    for name, folder in blocks.SWEEPS.items():
+        assert blocks._begin(name, folder) in docs and (ROOT / folder / "ceilings.json").exists(), name
     for name, (source, kept) in blocks.BLOCKS.items():
         assert blocks._begin(name, source) in docs or blocks._begin(f"{name}-table", source) in docs, name
         if kept:
@@ -55,6 +57,21 @@ def test_render_replaces_only_between_the_markers(tmp_path, monkeypatch):
     assert "SFT set: 521 examples (300 correct, 221 incorrect); per label: very low 78, low 253, medium 190." in text
     table = (tmp_path / "README.md").read_text()
     assert "| UD (distilled, 1 generation) | 10 | 0.710 |" in table and "Calibration data" not in table
+
+
+def test_the_validation_tables_are_rendered_from_the_kept_rows(tmp_path, monkeypatch):
+    (tmp_path / "s").mkdir()
+    (tmp_path / "s" / "ceilings.json").write_text(json.dumps([
+        {"calibrate.method": "none", "annotate.binning": "fixed", "bins": 5, "n": 300, "teacher_auroc": 0.686,
+         "teacher_auroc_ci": [0.626, 0.741], "teacher_auroc_raw": 0.692, "own_first_token": False,
+         "edges": [0, 0.2, 0.4, 0.6, 0.8, 1], "sft_labels": {"very low": 186, "low": 374}}]))
+    monkeypatch.setattr(blocks, "SWEEPS", {"v": "s"})
+    monkeypatch.setattr(blocks, "BLOCKS", {})
+    (tmp_path / "README.md").write_text(f"a\n{blocks._begin('v', 's')}\n{blocks._end('v')}\nb\n")
+    assert blocks.render_readme(tmp_path) == ["README.md: v"]
+    text = (tmp_path / "README.md").read_text()
+    assert "validation n = 300" in text and "| none | fixed | 5 | 0.686 [0.626, 0.741] | 0.692 | no | 0.2 0.4 0.6 0.8 " \
+        "| 186 / 374 |" in text and text.endswith(f"{blocks._end('v')}\nb\n") and "ud sweep" not in text
 
 
 def test_stage_times_line_adds_the_stages_an_earlier_run_computed():
