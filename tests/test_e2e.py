@@ -350,8 +350,11 @@ def test_sweep_scores_the_validation_split_one_experiment_per_combination(tmp_pa
     rows = json.loads((proj / "sweeps/ceilings.json").read_text())
     assert len(rows) == 2 * 4 and all(r["n"] == 2 and sum(r["validation_labels"].values()) == 2 for r in rows)
     assert "| isotonic | quantile_top | 3 |" in out
+    _run([sys.executable, "-m", "ud.cli", "sweep", "-S", "bins=4", "--out", "sweeps/bins.json"], proj)
+    assert [r["config"] for r in json.loads((proj / "sweeps/bins.json").read_text())] == [
+        {"bins": "3"}, {"bins": "5"}, {"bins": "4"}]  # a later sweep adds its rows
     exps = _run(["dvc", "exp", "show", "--json"], proj).stdout
-    assert exps.count('"scored": "validation"') >= 2  # each combination is a DVC experiment
+    assert exps.count('"scored": "validation"') >= 3  # each combination is a DVC experiment
 
 
 def profile_at_toy_scale(proj: Path, name: str, model_dir: str, dataset: str) -> dict:

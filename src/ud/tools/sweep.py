@@ -4,7 +4,8 @@ Each combination of the given values runs as a DVC experiment (`dvc exp run -S s
 evaluate normalize@validation`), so only the stages a knob reaches rerun, no baseline runs, and every experiment
 stays in `dvc exp show`. After each one the sweep scores the answers written for the validation split and keeps one
 row: the distilled model's and the teacher's binned AUROC (the teacher's is the ceiling the student imitates),
-accuracy, the paired difference to the teacher, and the SFT label histogram. The rows go to `--out` (JSON), rendered as a table.
+accuracy, the paired difference to the teacher, and the SFT label histogram. The rows go to `--out` (JSON; a later
+sweep adds its rows to the same file), rendered as a table.
 
 `ceilings` needs no training: for each binning rule, number of bins and calibration method it fits the calibrator
 and the bins on the calibration answers, and gives the teacher's binned AUROC on the validation split (the ceiling
@@ -68,10 +69,10 @@ def row(config: dict[str, str]) -> dict:
 
 
 def run(settings: list[str], out: Path, dvc: str = "dvc") -> list[dict]:
-    """Run every combination as a DVC experiment on the validation split (only the stages the rows need); the rows,
-    also written to `out`."""
+    """Run every combination as a DVC experiment on the validation split (only the stages the rows need); the rows
+    of `out` (kept from earlier sweeps, a configuration run again replaced) with this sweep's after them."""
     configs = grid(settings)
-    rows = []
+    rows = [r for r in (json.loads(out.read_text()) if out.exists() else []) if r["config"] not in configs]
     for config in configs:
         args = [dvc, "exp", "run", "-S", "scored=validation"] + [a for k, v in config.items() for a in ("-S", f"{k}={v}")]
         args += list(TARGETS)
