@@ -122,7 +122,7 @@ def ceilings(rules: list[str], bins: list[int], calibrations: list[str], *, inco
     from ud.baselines import teacher
     from ud.method.annotate import fit_binner, taught_labels
     from ud.method.calibrate import Calibrator, points
-    from ud.metrics.scores import auroc, score_verbal
+    from ud.metrics.scores import score_verbal
     from ud.records import ANSWER_SETS
 
     need = [paths.answers_file("calibration"), paths.answers_file("validation")]
@@ -132,9 +132,6 @@ def ceilings(rules: list[str], bins: list[int], calibrations: list[str], *, inco
     cal_sets, val_sets = (ANSWER_SETS.read(f) for f in need)
     options = min((len(q["choices"]) for q in paths.questions("calibration") if q.get("choices")), default=0)
     f, y = points(cal_sets)
-    top = [(a["classes"][0]["f"] if a["classes"] else 0.0, bool(a["classes"] and a["classes"][0]["correct"]))
-           for a in val_sets]
-    raw = auroc([t[0] for t in top], [t[1] for t in top])
     rows = []
     for method in calibrations:
         cal = Calibrator(method).fit(f, y)
@@ -147,7 +144,7 @@ def ceilings(rules: list[str], bins: list[int], calibrations: list[str], *, inco
                 stated = [r["bin"] for r in recs]
                 rows.append({"calibrate.method": method, "annotate.binning": rule, "bins": b, "n": m["n"],
                              "teacher_auroc": m["auroc"], "teacher_auroc_ci": m.get("auroc_ci"),
-                             "teacher_auroc_raw": raw, "teacher_accuracy": m["accuracy"],
+                             "teacher_auroc_raw": m["auroc_raw"], "teacher_accuracy": m["accuracy"],
                              "edges": [round(e, 3) for e in binner.edges],
                              "validation_labels": {lab: stated.count(i) for i, lab in enumerate(binner.labels)},
                              "sft_labels": taught_labels(cal_sets, cal, binner, incorrect, pick, seed),
