@@ -102,37 +102,97 @@ def toy_jsonl(tmp_path) -> str:
     return str(folder)
 
 
-@pytest.fixture(scope="session")
-def tagged_model_dir(tiny_model_dir, tmp_path_factory) -> str:
-    """The tiny model taught (a few seconds of training) to answer in the Appendix E.1 tag format with a random
-    letter, so the free estimator with reasoning has something valid to normalize."""
+def _teach(model_dir: str, examples, steps: int = 400, lr: float = 3e-3):
+    """The tiny model taught (a few seconds of training) to answer (prompt, target) pairs drawn by `examples(rng)`."""
     import random
 
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from ud.data.prompts import LETTERS, Format
-
-    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
-    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
-    fmt = Format("reasoning", "letter", reasoning=True)
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir)
     rng = random.Random(0)
     torch.manual_seed(0)
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr)
     model.train()
-    for _ in range(400):
-        q = rng.choice(QUESTIONS)
-        prompt = tok(fmt.prompt(q, tok), add_special_tokens=False)["input_ids"]
-        letter = LETTERS[rng.randrange(len(q["choices"]))]
-        target = tok(f"<reasoning>it is {letter}</reasoning> <answer>{letter}</answer>",
-                     add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
+    for _ in range(steps):
+        prompt_text, target_text = examples(rng, tok)
+        prompt = tok(prompt_text, add_special_tokens=False)["input_ids"]
+        target = tok(target_text, add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
         ids = torch.tensor([prompt + target])
         labels = torch.tensor([[-100] * len(prompt) + target])
-        loss = model(input_ids=ids, labels=labels).loss
-        loss.backward()
+        model(input_ids=ids, labels=labels).loss.backward()
         opt.step()
         opt.zero_grad()
-    path = tmp_path_factory.mktemp("tagged-llama")
+    return model, tok
+
+
+def _saved(model, tok, path) -> str:
     model.save_pretrained(path)
     tok.save_pretrained(path)
     return str(path)
+
+
+@pytest.fixture(scope="session")
+def tagged_model_dir(tiny_model_dir, tmp_path_factory) -> str:
+    """The tiny model taught to answer in the Appendix E.1 tag format with a random letter, so the free estimator
+    with reasoning has something valid to normalize."""
+    from ud.data.prompts import LETTERS, Format
+
+    fmt = Format("reasoning", "letter", reasoning=True)
+
+    def example(rng, tok):
+        q = rng.choice(QUESTIONS)
+        letter = LETTERS[rng.randrange(len(q["choices"]))]
+        return fmt.prompt(q, tok), f"<reasoning>it is {letter}</reasoning> <answer>{letter}</answer>"
+
+    return _saved(*_teach(tiny_model_dir, example), tmp_path_factory.mktemp("tagged-llama"))
+
+
+ARITHMETIC = [  # open questions; every question text once (no text may be in two splits)
+    {"id": f"ar/{i}", "question": f"{i // 5 + 1} + {i % 5 + 2} =", "answer": str(i // 5 + 1 + i % 5 + 2)}
+    for i in range(60)
+]
+
+
+@pytest.fixture()
+def arith_jsonl(tmp_path) -> str:
+    """An open-answer dataset folder (sums), split into train (10)/validation (4)/test (4) files."""
+    folder = tmp_path / "arith"
+    folder.mkdir()
+    for split, sl in (("train", slice(0, 10)), ("validation", slice(40, 44)), ("test", slice(50, 54))):
+        with open(folder / f"{split}.jsonl", "w") as fh:
+            for q in ARITHMETIC[sl]:
+                fh.write(json.dumps(q) + "\n")
+    return str(folder)
+
+
+@pytest.fixture(scope="session")
+def open_model_dir(tiny_model_dir, tmp_path_factory) -> str:
+    """The tiny model taught to answer the E.1 open prompt's sums with a number near the sum, so numeric answers
+    have something to normalize."""
+    from ud.data.prompts import Format
+
+    fmt = Format("open")
+
+    def example(rng, tok):
+        q = rng.choice(ARITHMETIC)
+        return fmt.prompt(q, tok), str(int(q["answer"]) + rng.choice([-1, 0, 0, 1]))
+
+    return _saved(*_teach(tiny_model_dir, example), tmp_path_factory.mktemp("open-llama"))
+
+
+@pytest.fixture(scope="session")
+def tiny_nli_dir(tiny_model_dir, tmp_path_factory) -> str:
+    """A random 3-way sequence classifier saved with NLI labels in config.id2label, standing in for an NLI model
+    (the profiles' microsoft/deberta-large-mnli is a hub download)."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForSequenceClassification
+
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    torch.manual_seed(0)
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                      num_attention_heads=4, num_key_value_heads=2, num_labels=3, pad_token_id=tok.pad_token_id,
+                      id2label={0: "CONTRADICTION", 1: "NEUTRAL", 2: "ENTAILMENT"},
+                      label2id={"CONTRADICTION": 0, "NEUTRAL": 1, "ENTAILMENT": 2})
+    return _saved(LlamaForSequenceClassification(cfg), tok, tmp_path_factory.mktemp("tiny-nli"))

@@ -28,17 +28,10 @@ def test_greedy_clusters_compare_to_gold_first_then_to_clusters():
 
 
 @pytest.fixture(scope="module")
-def tiny_nli(tiny_model_dir):
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForSequenceClassification
+def tiny_nli(tiny_nli_dir):
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                      num_attention_heads=4, num_key_value_heads=2, num_labels=3, pad_token_id=tok.pad_token_id
-                      or tok.eos_token_id, id2label={0: "CONTRADICTION", 1: "NEUTRAL", 2: "ENTAILMENT"},
-                      label2id={"CONTRADICTION": 0, "NEUTRAL": 1, "ENTAILMENT": 2})
-    if tok.pad_token is None:
-        tok.pad_token = tok.eos_token
-    return LlamaForSequenceClassification(cfg), tok
+    return AutoModelForSequenceClassification.from_pretrained(tiny_nli_dir), AutoTokenizer.from_pretrained(tiny_nli_dir)
 
 
 def test_nli_reads_labels_from_config_and_applies_each_rule(tiny_nli):

@@ -304,17 +304,10 @@ def fresh_start(proj: Path) -> None:
         f.unlink()
 
 
-def test_open_answer_pipeline_end_to_end(tmp_path, tiny_model_dir):
+def test_open_answer_pipeline_end_to_end(tmp_path, tiny_model_dir, arith_jsonl):
     """Open answers through every stage: free samples, numeric normalization, SFT targets from the clusters, the
     distilled model and all baselines judged by the same normalizers; no domain-shift datasets."""
-    data = tmp_path / "arith"
-    data.mkdir()
-    for split, lo in (("train", 0), ("validation", 40), ("test", 50)):
-        with open(data / f"{split}.jsonl", "w") as fh:
-            for i in range(lo, lo + (10 if split == "train" else 4)):
-                a, b = i // 5 + 1, i % 5 + 2  # every question text once (no text may be in two splits)
-                fh.write(json.dumps({"id": f"ar/{i}", "question": f"{a} + {b} =", "answer": str(a + b)}) + "\n")
-    proj = make_project(tmp_path, tiny_model_dir, str(data), **{
+    proj = make_project(tmp_path, tiny_model_dir, arith_jsonl, **{
         "sample.estimator": "free", "sample.max_new_tokens": 6, "normalize.equivalence": ["numeric", "last_number"],
         "evaluate.constrain": False, "baselines.greedy.constrain": False, "shift.datasets": [],
         "prepare.calibration": {"from": "train", "questions": 10}})
@@ -357,10 +350,11 @@ def test_sweep_scores_the_validation_split_one_experiment_per_combination(tmp_pa
     assert exps.count('"scored": "validation"') >= 3  # each combination is a DVC experiment
 
 
-def profile_at_toy_scale(proj: Path, name: str, model_dir: str, dataset: str) -> dict:
+def profile_at_toy_scale(proj: Path, name: str, model_dir: str, dataset: str, nli_model: str | None = None) -> dict:
     """params.yaml = the profile as `ud profile` composes it, with only the scale changed: the tiny model, the toy
     dataset, a few questions, N (and semantic clustering's K within it), the tokens a toy answer needs and the
-    training steps. Every other setting (estimator, prompt and reasoning, calibration, binning, label rule, full SFT
+    training steps; and, offline, a tiny random NLI model for the profile's hub one (`nli_model`). Every other
+    setting (estimator, prompt and reasoning, normalizers and clustering, calibration, binning, label rule, full SFT
     or LoRA, baselines, shift datasets) is the profile's."""
     from ud.params import compose, render
 
@@ -378,19 +372,32 @@ def profile_at_toy_scale(proj: Path, name: str, model_dir: str, dataset: str) ->
         section["max_new_tokens"] = min(section["max_new_tokens"], 48)
     p["train"].update(epochs=1, batch_size=4)
     p["shift"]["questions"] = 4
+    if nli_model and p["normalize"]["cluster"] == "nli":
+        p["normalize"]["nli"]["model"] = nli_model
     (proj / "params.yaml").write_text(render(p, f"# {name} at toy scale"))
     return p
 
 
-@pytest.mark.parametrize("name", ["cpu-large", "paper-mmlu"])
-def test_profile_end_to_end_at_toy_scale(name, tmp_path, tiny_model_dir, tagged_model_dir, toy_jsonl):
+OPEN_PROFILES = ("paper-gsm8k", "triviaqa")
+
+
+@pytest.mark.parametrize("name", ["cpu-large", "paper-mmlu", "paper-socialiqa", *OPEN_PROFILES])
+def test_profile_end_to_end_at_toy_scale(name, tmp_path, tiny_model_dir, tagged_model_dir, toy_jsonl, open_model_dir,
+                                         arith_jsonl, tiny_nli_dir):
     """A profile as kept or as a GPU user will run it, end to end on this CPU: every metrics file, every shift set,
-    and `ud validate` passes. cpu-large: the exact estimator, no calibration, quantile bins, LoRA on the top layers,
-    the expected label rule. paper-mmlu: N free samples with E.1's reasoning, full SFT, 384-token answers (48 here).
-    The tiny model learns nothing; the tagged one writes E.1's tags, so the reasoning profiles have answers to read."""
-    model = tagged_model_dir if "paper" in name else tiny_model_dir
-    proj = make_project(tmp_path, model, toy_jsonl)
-    p = profile_at_toy_scale(proj, name, model, toy_jsonl)
+    and `ud validate` passes. cpu-large: the exact estimator, isotonic calibration, 10 fixed bins with balanced SFT
+    labels, LoRA on the top layers. paper-mmlu / paper-socialiqa: N free samples with E.1's reasoning, full SFT,
+    384-token answers (48 here), other datasets as shift sets. paper-gsm8k / triviaqa: open answers (E.1 open prompt),
+    numeric or text keys joined by NLI clustering, full SFT. The tiny model learns nothing; the tagged one writes
+    E.1's tags and the open one writes numbers, so every profile has answers to read. Not honoured here: the model
+    and the scale, and the hub NLI model (microsoft/deberta-large-mnli) of the open profiles, replaced by a tiny
+    random classifier with NLI labels (the same code path: AutoModelForSequenceClassification, id2label)."""
+    if name in OPEN_PROFILES:
+        model, data = open_model_dir, arith_jsonl
+    else:
+        model, data = (tagged_model_dir if "paper" in name else tiny_model_dir), toy_jsonl
+    proj = make_project(tmp_path, model, data)
+    p = profile_at_toy_scale(proj, name, model, data, nli_model=tiny_nli_dir)
     _run(["dvc", "repro"], proj)
     for method in METHODS:
         assert _metrics(proj, method)["n"] == 4 and _metrics(proj, method)["split"] == "test"
@@ -407,5 +414,11 @@ def test_profile_end_to_end_at_toy_scale(name, tmp_path, tiny_model_dir, tagged_
         assert "| none | quantile | 5 |" in out and len(json.loads((proj / "sweeps/ceilings.json").read_text())) == 8
     else:
         assert all(a["n"] == 6 for a in answers) and not (proj / "models/ud/adapter_config.json").exists()  # full SFT
-        assert sum(a["invalid"] for a in answers) < 6 * 8  # the tagged model's answers are read
+        assert sum(a["invalid"] for a in answers) < 6 * 8  # the tagged / open model's answers are read
+    if name in OPEN_PROFILES:
+        keys = {c["key"].split(":")[0] for a in answers for c in a["classes"]}
+        assert keys <= ({"number"} if name == "paper-gsm8k" else {"text"}) and keys
+        completion = _jsonl(proj / "data/sft/train.jsonl")[0]["completion"][0]["content"]
+        assert re.fullmatch(r".+ <confidence>(very low|low|medium|high|very high)</confidence>", completion)
+    elif "paper" in name:
         assert "<reasoning>" in _jsonl(proj / "data/sft/train.jsonl")[0]["completion"][0]["content"]
