@@ -412,20 +412,7 @@ class HFBackend(Engine):
         kv, last_logits, mask = self._prefill(prompts)
         rows = [(i, c) for i, cs in enumerate(continuations) for c in cs]
         rests = [c[:-1] for _, c in rows]  # a continuation's last token predicts nothing we need
-        width = max((len(r) for r in rests), default=0)
-        logits = None
-        if width:
-            idx = torch.tensor([i for i, _ in rows], device=self.device)
-            ids = torch.full((len(rows), width), self.tok.pad_token_id, dtype=torch.long, device=self.device)
-            cmask = torch.zeros((len(rows), width), dtype=torch.long, device=self.device)
-            for r, rest in enumerate(rests):  # right padding: a row's padding comes after its real tokens
-                ids[r, : len(rest)] = torch.tensor(rest, device=self.device)
-                cmask[r, : len(rest)] = 1
-            pmask = mask[idx]
-            pos = pmask.sum(-1, keepdim=True) + torch.arange(width, device=self.device)
-            logits = self.model(input_ids=ids, attention_mask=torch.cat([pmask, cmask], 1), position_ids=pos,
-                                use_cache=True, **with_cache(self.model, batch_cache(kv, idx, width))).logits.float()
-            self.stats["forward_tokens"] += int(cmask.sum())
+        logits = self._extend(kv, mask, [i for i, _ in rows], rests)[0] if any(rests) else None
         out: list[list[torch.Tensor]] = [[] for _ in prompts]
         for r, ((i, c), rest) in enumerate(zip(rows, rests)):  # row 0: after the prompt; j: after token j-1
             parts = [last_logits[i: i + 1]] + ([logits[r, : len(rest)]] if rest else [])
@@ -434,7 +421,7 @@ class HFBackend(Engine):
 
     def _extend(self, kv, mask: torch.Tensor, rows: list[int], seqs: list[list[int]]):
         """Run token sequences (right-padded; an empty one adds only masked padding) after rows of a prefilled
-        batch: (log-softmax at each position, the extended (keys, values) per layer, the extended mask)."""
+        batch: (raw float logits at each position, the extended (keys, values) per layer, the extended mask)."""
         width = max(1, max(len(x) for x in seqs))
         idx = torch.tensor(rows, device=self.device)
         ids = torch.full((len(rows), width), self.tok.pad_token_id, dtype=torch.long, device=self.device)
@@ -449,7 +436,7 @@ class HFBackend(Engine):
         out = self.model(input_ids=ids, attention_mask=torch.cat([pmask, cmask], 1), position_ids=pos,
                          use_cache=True, **with_cache(self.model, cache))
         self.stats["forward_tokens"] += int(cmask.sum())
-        return (torch.log_softmax(out.logits.float(), dim=-1), [(layer.keys, layer.values) for layer in cache.layers],
+        return (out.logits.float(), [(layer.keys, layer.values) for layer in cache.layers],
                 torch.cat([pmask, cmask], 1))
 
     @torch.no_grad()
@@ -462,14 +449,15 @@ class HFBackend(Engine):
         shared = [_shared_prefix(cs) for cs in continuations]
         shared_lps: list[list[float]] = [[] for _ in prompts]
         if any(shared):
-            raw, kv, mask = self._extend(kv, mask, list(range(len(prompts))), shared)
+            logits, kv, mask = self._extend(kv, mask, list(range(len(prompts))), shared)
+            raw = torch.log_softmax(logits, dim=-1)
             for i, c in enumerate(shared):
                 if c:
                     shared_lps[i] = [float(before[i, c[0]])] + [float(raw[i, j - 1, c[j]]) for j in range(1, len(c))]
                     before[i] = raw[i, len(c) - 1]
         pairs = [(i, c[len(shared[i]):]) for i, cs in enumerate(continuations) for c in cs]
         feeds = [suffix[:-1] for _, suffix in pairs]  # a suffix's last token predicts nothing we need
-        raw = self._extend(kv, mask, [i for i, _ in pairs], feeds)[0] if any(feeds) else None
+        raw = torch.log_softmax(self._extend(kv, mask, [i for i, _ in pairs], feeds)[0], dim=-1) if any(feeds) else None
         out: list[list[list[float]]] = [[] for _ in prompts]
         for r, (i, suffix) in enumerate(pairs):
             lps = list(shared_lps[i])

@@ -56,19 +56,20 @@ def auroc(scores, correct) -> float | None:
     return float(roc_auc_score(y, np.asarray(scores, dtype=float)))
 
 
+def _percentile_bootstrap(stat, n: int, n_boot: int, seed: int) -> list[float] | None:
+    """95% percentile interval of stat(indices) over n_boot resamples of n questions (a resample where the statistic
+    is undefined, e.g. one class only, is skipped); None when none is defined."""
+    rng = np.random.default_rng(seed)
+    vals = [v for v in (stat(rng.integers(0, n, n)) for _ in range(n_boot)) if v is not None]
+    return [float(np.percentile(vals, 2.5)), float(np.percentile(vals, 97.5))] if vals else None
+
+
 def auroc_ci(scores, correct, n_boot: int = 1000, seed: int = 0) -> list[float] | None:
     """95% percentile bootstrap interval of the AUROC."""
     s, y = np.asarray(scores, dtype=float), np.asarray(correct, dtype=int)
     if len(set(y.tolist())) < 2:
         return None
-    rng = np.random.default_rng(seed)
-    vals = []
-    for _ in range(n_boot):
-        i = rng.integers(0, len(y), len(y))
-        a = auroc(s[i], y[i])
-        if a is not None:
-            vals.append(a)
-    return [float(np.percentile(vals, 2.5)), float(np.percentile(vals, 97.5))] if vals else None
+    return _percentile_bootstrap(lambda i: auroc(s[i], y[i]), len(y), n_boot, seed)
 
 
 def paired_auroc(a: tuple, b: tuple, n_boot: int = 1000, seed: int = 0) -> dict | None:
@@ -82,15 +83,12 @@ def paired_auroc(a: tuple, b: tuple, n_boot: int = 1000, seed: int = 0) -> dict 
     da, db = auroc(sa, ya), auroc(sb, yb)
     if da is None or db is None:
         return None
-    rng = np.random.default_rng(seed)
-    deltas = []
-    for _ in range(n_boot):
-        i = rng.integers(0, len(ya), len(ya))
+
+    def delta(i):
         x, y = auroc(sa[i], ya[i]), auroc(sb[i], yb[i])
-        if x is not None and y is not None:
-            deltas.append(x - y)
-    ci = [float(np.percentile(deltas, 2.5)), float(np.percentile(deltas, 97.5))] if deltas else None
-    return {"delta": da - db, "ci": ci, "n": int(len(ya))}
+        return None if x is None or y is None else x - y
+
+    return {"delta": da - db, "ci": _percentile_bootstrap(delta, len(ya), n_boot, seed), "n": int(len(ya))}
 
 
 def ece(conf, correct, n_bins: int = 30) -> float:
