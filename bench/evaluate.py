@@ -2,8 +2,12 @@
 greedy answer on the same questions, in one process.
 
     python bench/evaluate.py                             # the default: SmolLM2-135M, ARC-Easy, word labels
-    python bench/evaluate.py --profile cpu-large         # Qwen2.5-Coder-1.5B (bf16), MMLU, letters, numeric labels
+    python bench/evaluate.py --profile cpu-large         # Qwen2.5-Coder-1.5B (bf16), MMLU, letters, 10 numeric labels
     python bench/evaluate.py --batch-sizes 4,8,16        # also: which evaluate.batch_size is fastest here
+
+The questions are drawn at random (seeded) from the validation split, so prompt lengths follow the distribution
+the stage meets (MMLU's run from ~40 to ~800 tokens: the first questions of one subject do not), and a batch size
+chosen here is chosen on validation.
 
 Both paths run what the stages run: `ud.method.evaluate.predict` with the distilled model's prompt, the trie of
 (option x label) completions and the label readout (the evaluate stage), and `ud.baselines.greedy.answer_questions`
@@ -15,6 +19,7 @@ Prints seconds per answer of each, their ratio (median of --repeats), and the fo
 from __future__ import annotations
 
 import argparse
+import random
 import statistics
 import time
 
@@ -27,10 +32,10 @@ from ud.method.binning import Binner
 from ud.method.evaluate import predict
 
 PROFILES = {  # what the profiles' evaluate and greedy stages run
-    "default": {"model": "smollm2-135m-instruct", "dtype": "float32", "dataset": "arc_easy", "split": "test",
+    "default": {"model": "smollm2-135m-instruct", "dtype": "float32", "dataset": "arc_easy", "split": "validation",
                 "format": Format("qa"), "binner": Binner.fixed(5, DEFAULT_LABELS_5), "greedy_tokens": 32},
-    "cpu-large": {"model": "qwen2.5-coder-1.5b-instruct", "dtype": "bfloat16", "dataset": "mmlu", "split": "test",
-                  "format": Format("qa_choices", "letter"), "binner": Binner.fixed_range(5, 0.25),
+    "cpu-large": {"model": "qwen2.5-coder-1.5b-instruct", "dtype": "bfloat16", "dataset": "mmlu", "split": "validation",
+                  "format": Format("qa_choices", "letter"), "binner": Binner.fixed(10),
                   "greedy_tokens": 8},
 }
 
@@ -44,7 +49,8 @@ def timed(fn) -> tuple[float, object]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--profile", choices=sorted(PROFILES), default="default")
-    ap.add_argument("--questions", type=int, default=32)
+    ap.add_argument("--questions", type=int, default=32, help="drawn at random from the validation split")
+    ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--batch-sizes", default="16", help="evaluate batch sizes to time, comma-separated")
     ap.add_argument("--greedy-batch-size", type=int, default=16)
     ap.add_argument("--adapter", default=None, help="a trained models/ud folder to merge (same cost as the base)")
@@ -54,7 +60,8 @@ def main() -> None:
     model, tok, _ = models.load(cfg["model"], dtype=cfg["dtype"], adapter=args.adapter)
     fmt, binner = cfg["format"], cfg["binner"]
     backend = HFBackend(model, tok, chat=fmt.chat)
-    qs = sources.load_questions("olmo", cfg["dataset"], cfg["split"])[: args.questions]
+    pool = sources.load_questions("olmo", cfg["dataset"], cfg["split"])
+    qs = random.Random(args.seed).sample(pool, min(args.questions, len(pool)))
     n = len(qs)
     passes: dict[str, int] = {}
     hook = model.register_forward_hook(lambda *a: passes.__setitem__("n", passes.get("n", 0) + 1))
@@ -85,7 +92,9 @@ def main() -> None:
     hook.remove()
     g = statistics.median(greedy_t)
     extra = sum(p["extra_forward_passes"] for p in preds) / n
-    print(f"{args.profile}: {cfg['model']} ({cfg['dtype']}), {n} {cfg['dataset']} questions, "
+    lengths = sorted(len(backend.prompt_ids(fmt.prompt(q, tok, ud=True, labels=binner.labels))) for q in qs)
+    print(f"{args.profile}: {cfg['model']} ({cfg['dtype']}), {n} {cfg['dataset']} {cfg['split']} questions "
+          f"(prompt tokens: median {lengths[n // 2]}, max {lengths[-1]}), "
           f"labels {binner.labels}, {args.repeats} repeats (medians)")
     print(f"  base model's greedy answer : {g * 1000:.1f} ms/answer (batch {args.greedy_batch_size}, "
           f"{greedy_passes} forward passes)")
