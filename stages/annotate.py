@@ -5,7 +5,7 @@ from collections import defaultdict
 
 from ud import io, paths, stage
 from ud.data.prompts import Format
-from ud.method.annotate import balance, build_examples, fit_binner
+from ud.method.annotate import balance, build_examples, fewest_options, fit_binner
 from ud.method.calibrate import Calibrator
 from ud.records import ANSWER_SETS, SAMPLES
 
@@ -16,9 +16,8 @@ def main(p):
     cal = Calibrator.from_json(io.read_json(paths.CALIBRATOR))
     a = p.annotate
     qs = {q["id"]: q for q in paths.questions("calibration")}
-    options = min((len(q["choices"]) for q in qs.values() if q.get("choices")), default=0)
-    binner = fit_binner(a.binning, p.bins, asets, cal, options=options, incorrect=p.incorrect, pick=a.incorrect_pick,
-                        seed=p.seed, labels=a.labels)
+    binner = fit_binner(a.binning, p.bins, asets, cal, options=fewest_options(qs.values()), incorrect=p.incorrect,
+                        pick=a.incorrect_pick, seed=p.seed, labels=a.labels)
     io.write_json(paths.BINNER, binner.to_json())
     samples: dict[str, list[dict]] = defaultdict(list)
     if fmt.reasoning:
@@ -31,7 +30,8 @@ def main(p):
         from ud.engines import models
 
         tok = AutoTokenizer.from_pretrained(models.ensure_local(models.resolve(p.model.id)).load_from)
-    ex = build_examples(qs, asets, samples, cal, binner, fmt, p.incorrect, a.incorrect_pick, p.seed, tok)
+    ex = build_examples(qs, asets, samples, cal, binner, fmt, p.incorrect, a.incorrect_pick, p.seed, tok,
+                        teach_answers=a.teach_answers)
     annotated = {lab: sum(e["label"] == lab for e in ex) for lab in binner.labels}
     if a.balance:  # the labels as annotated stay in metrics/annotate.json (per_bin_annotated)
         ex = balance(ex, p.seed)

@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from ud import io, paths, stage, timings
 from ud.data.prompts import Format
-from ud.engines.registry import build_backend, driver_tokens
+from ud.engines.registry import build_backend, driver_tokens, sampling_scores
 from ud.errors import DataError
 from ud.method.normalize import grade
 from ud.records import SAMPLES
@@ -40,12 +40,13 @@ def main(p, split: str):
                         f"open-answer (e.g. {open_q[0]}): use sample.estimator='free'")
     fmt = Format.from_params(p.prompt)
     exact = s.estimator == "exact"
+    scoring = sampling_scores(p.model, s.estimator)
     n = 1 if exact else s.n
     setting = DrawSetting(p.model, p.prompt, p.sample, p.seed)
     if s.workers > 1:  # the engines live in the Ray workers; this process needs only the tokenizer
         from ud.sampling.ray_pool import RayPool
 
-        engine, tokens, ref = driver_tokens(p.model, chat=fmt.chat, scoring=exact)
+        engine, tokens, ref = driver_tokens(p.model, chat=fmt.chat, scoring=scoring)
         tok = tokens.tok
         device = f"ray ({s.workers} workers)"
         if engine == "vllm":  # vLLM engines as replicas of Ray Data's LLM processor
@@ -60,7 +61,7 @@ def main(p, split: str):
             work = {"pool": RayPool(partial(unit_drawer, setting), s.workers,
                                     s.threads_per_worker, s.gpus_per_worker)}
     else:
-        backend, ref = build_backend(p.model, chat=fmt.chat, scoring=exact)
+        backend, ref = build_backend(p.model, chat=fmt.chat, scoring=scoring)
         if not backend.supports("seeded"):
             raise DataError(f"{backend.device} does not repeat a seeded sample: a resumed or topped-up run would mix "
                             "draws that cannot be redone; use a server that honours `seed` (vllm serve does)")

@@ -13,7 +13,7 @@ from tqdm import tqdm
 from ud import paths, stage, timings
 from ud.baselines import semantic
 from ud.data.prompts import Format
-from ud.engines.registry import build_backend
+from ud.engines.registry import build_backend, sampling_scores
 from ud.method.clustering import merger
 from ud.records import ANSWERS
 from ud.sampling import draws
@@ -24,7 +24,7 @@ def main(p):
     sc = p.baselines.semantic
     fmt = Format.from_params(p.prompt)
     exact = p.sample.estimator == "exact"
-    backend, ref = build_backend(p.model, chat=fmt.chat, scoring=exact)
+    backend, ref = build_backend(p.model, chat=fmt.chat, scoring=sampling_scores(p.model, p.sample.estimator))
     kmax = max(sc.k)
     setting = DrawSetting(p.model, p.prompt, p.sample, p.seed, ref.revision)
     sets = paths.eval_sets(p.scored, shift=sc.shift)

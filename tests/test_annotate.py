@@ -44,6 +44,25 @@ def test_top_pick_takes_most_frequent_incorrect_and_labels_follow_bins():
     assert [e["label"] for e in ex if e["qid"] == "q3"] == ["very high"]
 
 
+@pytest.mark.parametrize("teach", ["all", "correct", "none"])
+def test_an_untaught_answer_moves_into_the_prompt_so_only_its_label_is_in_the_loss(teach):
+    """TRL puts the loss on the completion: an example whose answer is not taught ends its prompt with the answer and
+    the confidence marker, and its completion is the label alone; the text the model sees is the same."""
+    full = build_examples(QS, SETS, {}, Calibrator("none"), Binner.fixed(5), Format("qa"), 1, "top", 0)
+    ex = build_examples(QS, SETS, {}, Calibrator("none"), Binner.fixed(5), Format("qa"), 1, "top", 0,
+                        teach_answers=teach)
+    assert [e["prompt"] + e["completion"] for e in ex] == [e["prompt"] + e["completion"] for e in full]
+    taught_answer = ["\nConfidence:" in e["completion"] for e in ex]
+    expected = {"all": [True] * len(ex), "none": [False] * len(ex), "correct": [e["correct"] for e in ex]}[teach]
+    assert taught_answer == expected
+    for e in ex:
+        if "\nConfidence:" not in e["completion"]:
+            assert e["prompt"].endswith("\nConfidence:") and e["completion"] == f" {e['label']}"
+    with pytest.raises(ValueError, match="needs a plain prompt"):
+        build_examples(QS, SETS, {}, Calibrator("none"), Binner.fixed(5), Format("reasoning", "letter"), 1, "top", 0,
+                       teach_answers="correct")
+
+
 def test_random_pick_is_seeded_subset():
     a = pick_classes(SETS[0], 2, "random", random.Random(3))
     b = pick_classes(SETS[0], 2, "random", random.Random(3))

@@ -6,7 +6,7 @@ import yaml
 
 from ud import params
 from ud.engines import models
-from ud.errors import ParamError
+from ud.errors import ParamError, UDError
 
 ROOT = Path(__file__).parents[1]
 DEFAULT = yaml.safe_load((ROOT / "params.yaml").read_text())
@@ -51,6 +51,34 @@ def test_invalid_params_name_key_value_and_rule(changes, message):
     with pytest.raises(ParamError) as e:
         params.validate(_with(**changes))
     assert message in str(e.value)
+
+
+def test_a_server_backend_never_falls_back_to_local_weights_silently():
+    """Behind an OpenAI-compatible server, the stages that need logits, hidden states, a trie or the trained model
+    are named at validation (so `ud validate` and every stage start stop), and run through hf only when
+    model.local_scoring says so."""
+    from ud.engines.registry import build_backend, engine_for, sampling_scores
+
+    with pytest.raises(ParamError) as e:
+        params.validate(_with(model__backend="openai", model__base_url="http://localhost:8000"))
+    msg = str(e.value)
+    for stage in ("sample and semantic (sample.estimator='choices')", "greedy_calibration", "ptrue", "evaluate"):
+        assert stage in msg
+    assert "model.local_scoring: true" in msg
+    with pytest.raises(ParamError) as e:  # free sampling goes to the server: only the stages after it are named
+        params.validate(_with(model__backend="openai", sample__estimator="free"))
+    assert "sample and semantic" not in str(e.value) and "greedy_calibration" in str(e.value)
+    p = params.validate(_with(model__backend="openai", model__local_scoring=True))
+    assert engine_for(p.model, scoring=True) == "hf" and engine_for(p.model, scoring=False) == "openai"
+    assert sampling_scores(p.model, "choices") and sampling_scores(p.model, "exact")
+    assert not sampling_scores(p.model, "free")
+    hf = params.validate(_with()).model
+    assert not sampling_scores(hf, "choices")  # hf and vLLM walk the trie themselves
+    off = p.model.model_copy(update={"local_scoring": False})  # a library caller that skipped validation
+    with pytest.raises(UDError, match="model.local_scoring: true"):
+        engine_for(off, scoring=True)
+    with pytest.raises(UDError, match="model.local_scoring: true"):
+        build_backend(off, chat=False, trained="models/ud")
 
 
 def test_every_knob_must_be_in_the_file():

@@ -35,10 +35,13 @@ class ModelParams(Section):
                          "(bfloat16: mixed precision on GPUs)")
     backend: Literal["hf", "vllm", "openai"] = Field(
         "hf", description="generation engine: hf (transformers, CPU/GPU), vllm (GPU) or openai (any OpenAI-compatible "
-        "server at base_url); scoring (exact, P(True), P(IK)) always uses hf")
+        "server at base_url); scoring (exact, P(True), P(IK)) uses hf (with openai: only under model.local_scoring)")
     base_url: str | None = Field(None, description="backend openai: the server, e.g. http://localhost:8000")
     served_name: str | None = Field(None, description="backend openai: the model name the server knows (null: id)")
     api_key_env: str | None = Field(None, description="backend openai: the environment variable holding the key")
+    local_scoring: bool = Field(False, description="backend openai: run what a server cannot (logits, hidden states, "
+                                "decoding constrained to the options, the trained model) through hf on model.id here: "
+                                "the exact/choices estimators, greedy, P(True), P(IK), evaluate; false: refused")
     tensor_parallel: PosInt = Field(1, description="backend vllm: GPUs one engine spans (tensor parallelism); data "
                                     "parallelism is sample.workers")
 
@@ -153,6 +156,9 @@ class AnnotateParams(Section):
                           "equally often: a binning rule that skews the labels is balanced, not moved")
     instruction: str = Field("Additionally state how confident you are in your answer.",
                              description="appended to the distilled model's prompt (Appendix E)")
+    teach_answers: Literal["all", "correct", "none"] = Field(
+        "all", description="which SFT examples put their answer in the loss: all (the paper's), correct (an incorrect "
+        "answer's example teaches only its confidence), none (only confidences are taught); plain prompts only")
 
 
 class LoraParams(Section):
@@ -293,6 +299,19 @@ class Params(Section):
                              "'qa_choices' or 'reasoning'")
         if est == "exact" and self.prompt.reasoning:
             raise ValueError("sample.estimator='exact' scores the answer directly: set prompt.reasoning=false")
+        if self.model.backend == "openai" and not self.model.local_scoring:
+            local = ["greedy_calibration", "greedy_eval (lexical, P(IK))", "ptrue", "evaluate (the trained model)"]
+            if est != "free":
+                local[:0] = [f"sample and semantic (sample.estimator={est!r})"]
+            raise ValueError("model.backend='openai': an OpenAI-compatible server gives text and token log-probs, not "
+                             "logits, hidden states, decoding constrained to the options or the trained model, which "
+                             f"these stages need: {', '.join(local)}. Set model.local_scoring: true to run them "
+                             "through hf on model.id here (its weights must load locally), or use model.backend hf "
+                             "or vllm")
+        if self.annotate.teach_answers != "all" and template in ("reasoning", "open"):
+            raise ValueError(f"annotate.teach_answers={self.annotate.teach_answers!r} needs a plain prompt "
+                             f"(prompt.template qa or qa_choices), not the chat template {template!r}: a chat "
+                             "completion cannot leave its answer out of the loss")
         labels = self.annotate.labels
         if labels is not None:
             if len(labels) != self.bins or not all(labels):

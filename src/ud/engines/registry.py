@@ -10,10 +10,24 @@ ENGINES = ("hf", "vllm", "openai")
 
 
 def engine_for(model, *, scoring: bool) -> str:
-    """The engine a stage runs: model.backend, or hf where the stage needs logits or hidden states."""
+    """The engine a stage runs: model.backend, or hf where the stage needs logits, hidden states or a trie
+    (`scoring`). Behind an OpenAI-compatible server, hf runs on model.id here only when model.local_scoring says so:
+    the fallback is never silent."""
     if model.backend not in ENGINES:
         raise UDError(f"model.backend={model.backend!r}: expected one of {', '.join(ENGINES)}")
-    return "hf" if scoring else model.backend
+    if not scoring:
+        return model.backend
+    if model.backend == "openai" and not getattr(model, "local_scoring", False):
+        raise UDError("model.backend='openai': this stage needs logits, hidden states or decoding constrained to the "
+                      "options, which a server does not give: set model.local_scoring: true to run it through hf "
+                      "on model.id here")
+    return "hf"
+
+
+def sampling_scores(model, estimator: str) -> bool:
+    """Whether drawing samples needs more than text from the engine: exact reads logits; choices walks a trie of the
+    options, which vLLM and hf do and an OpenAI-compatible server does not."""
+    return estimator == "exact" or (estimator == "choices" and model.backend == "openai")
 
 
 def driver_tokens(model, *, chat: bool, scoring: bool):
@@ -38,17 +52,16 @@ def build_backend(model, *, chat: bool | None, trained: str | None = None, scori
 
     trained: a folder written by the train stage; its LoRA adapter is applied to the base (merged for hf, per
              request for vllm), or, for full fine-tuning, the folder is the model.
-    scoring: the caller needs logits or hidden states, which only the hf engine gives."""
+    scoring: the caller needs logits or hidden states, which only the hf engine gives.
+    With model.backend openai, the trained model too runs through hf here (model.local_scoring): the server holds
+    the base model, not models/ud."""
     from ud.engines import models
 
+    engine = engine_for(model, scoring=scoring or (trained is not None and model.backend == "openai"))
     info = models.trained_info(trained) if trained else None
     lora = info is not None and info["method"] == "lora"
     model_id = model.id if info is None else info["base"] if lora else trained  # an adapter knows its base
-    engine = engine_for(model, scoring=scoring)
     if engine == "openai":
-        if trained:
-            raise UDError("model.backend='openai' serves a model the server holds: the distilled model (models/ud) "
-                          "is evaluated with hf or vllm")
         from ud.engines.openai import from_params
 
         backend = from_params(model, chat)

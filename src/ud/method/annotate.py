@@ -3,6 +3,9 @@
 SFT record (data/sft/train.jsonl): {qid, prompt, completion, correct, f, p, bin, label, index}
   prompt/completion are plain strings for non-chat formats; for the chat format `prompt` is the list of
   messages and `completion` one assistant message (TRL's conversational prompt-completion form).
+  The loss is on the completion only. Where annotate.teach_answers leaves an example's answer untaught (incorrect
+  answers under `correct`, every answer under `none`), the answer and the confidence marker end the prompt and the
+  completion is the label alone: the example teaches the confidence of an answer, not the answer.
 """
 
 from __future__ import annotations
@@ -15,6 +18,16 @@ from ud.method.binning import Binner
 from ud.method.calibrate import Calibrator, points
 
 RULES = ("fixed", "fixed_range", "quantile", "quantile_top")
+TEACH_ANSWERS = ("all", "correct", "none")
+
+
+def teaches_answer(teach: str, correct: bool) -> bool:
+    """Whether an SFT example's loss covers its answer (annotate.teach_answers): all (the paper's), only the
+    correct ones (an incorrect example teaches its low confidence without pulling the model toward the wrong
+    answer), or none (only labels are taught: the base model's answers stay its own)."""
+    if teach not in TEACH_ANSWERS:
+        raise ValueError(f"annotate.teach_answers={teach!r}: expected one of {', '.join(TEACH_ANSWERS)}")
+    return teach == "all" or (teach == "correct" and correct)
 
 
 def pick_classes(aset: dict, incorrect: int, pick: str, rng: random.Random) -> list[dict]:
@@ -54,6 +67,11 @@ def balance(examples: list[dict], seed: int) -> list[dict]:
     return out
 
 
+def fewest_options(questions) -> int:
+    """The fewest options of the multiple-choice questions (0: none has options): fixed_range's 1/k floor."""
+    return min((len(q["choices"]) for q in questions if q.get("choices")), default=0)
+
+
 def fit_binner(rule: str, bins: int, answer_sets: list[dict], calibrator: Calibrator, *, options: int,
                incorrect: int, pick: str, seed: int, labels: list[str] | None = None) -> Binner:
     """The one binning rule of every method, fitted on the calibration answers (param annotate.binning):
@@ -87,7 +105,7 @@ def taught_labels(answer_sets: list[dict], calibrator: Calibrator, binner: Binne
 
 def build_examples(questions: dict[str, dict], answer_sets: list[dict], samples_by_qid: dict[str, list[dict]],
                    calibrator: Calibrator, binner: Binner, fmt: Format, incorrect: int, pick: str, seed: int,
-                   tok=None) -> list[dict]:
+                   tok=None, teach_answers: str = "all") -> list[dict]:
     rng = random.Random(f"{seed}/reasoning")  # which trace; the picks have their own stream (taught)
     out = []
     for aset, classes in taught(answer_sets, incorrect, pick, seed):
@@ -108,6 +126,12 @@ def build_examples(questions: dict[str, dict], answer_sets: list[dict], samples_
                 completion = [{"role": "assistant", "content": completion}]
             else:
                 prompt = fmt.prompt(q, tok, ud=True, labels=binner.labels)
+            if not teaches_answer(teach_answers, bool(c["correct"])):
+                if fmt.chat:  # TRL's conversational form cannot end a prompt inside the assistant's message
+                    raise ValueError("annotate.teach_answers other than 'all' needs a plain prompt (template qa or "
+                                     "qa_choices), not a chat template")
+                cut = completion.index(fmt.confidence_marker) + len(fmt.confidence_marker)
+                prompt, completion = prompt + completion[:cut], completion[cut:]
             out.append({"qid": q["id"], "prompt": prompt, "completion": completion, "correct": bool(c["correct"]),
                         "f": c["f"], "p": p, "bin": b, "label": label, "index": c["index"]})
     return out

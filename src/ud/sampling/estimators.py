@@ -70,9 +70,9 @@ def unit_drawer(setting: DrawSetting, backend: Backend | None = None):
     fmt = Format.from_params(setting.prompt)
     sample = setting.sample
     if backend is None:
-        from ud.engines.registry import build_backend
+        from ud.engines.registry import build_backend, sampling_scores
 
-        backend, _ = build_backend(setting.model, chat=fmt.chat, scoring=sample.estimator == "exact")
+        backend, _ = build_backend(setting.model, chat=fmt.chat, scoring=sampling_scores(setting.model, sample.estimator))
 
     def compute(questions: list[dict], ks: list[int]) -> list[dict]:
         return draw_unit(backend, fmt, questions, ks, sample.estimator, setting.seed, sample.temperature,

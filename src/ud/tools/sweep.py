@@ -120,7 +120,7 @@ def ceilings(rules: list[str], bins: list[int], calibrations: list[str], *, inco
     encode (the model's tokenizer, as a continuation): also whether each label has its own first token."""
     from ud import paths
     from ud.baselines import teacher
-    from ud.method.annotate import fit_binner, taught_labels
+    from ud.method.annotate import fewest_options, fit_binner, taught_labels
     from ud.method.calibrate import Calibrator, points
     from ud.metrics.scores import score_verbal
     from ud.records import ANSWER_SETS
@@ -130,7 +130,7 @@ def ceilings(rules: list[str], bins: list[int], calibrations: list[str], *, inco
         raise DataError(f"missing {missing}: run `dvc repro normalize@calibration normalize@validation` first "
                         "(prepare.validation.questions > 0)")
     cal_sets, val_sets = (ANSWER_SETS.read(f) for f in need)
-    options = min((len(q["choices"]) for q in paths.questions("calibration") if q.get("choices")), default=0)
+    options = fewest_options(paths.questions("calibration"))
     f, y = points(cal_sets)
     rows = []
     for method in calibrations:
