@@ -1,5 +1,8 @@
 """`ud sweep` chooses knobs on validation and refuses to score the test split."""
 
+import shutil
+from pathlib import Path
+
 import pytest
 from typer.testing import CliRunner
 
@@ -30,6 +33,7 @@ def test_rows_score_the_validation_answers_only(tmp_path, monkeypatch):
     from ud.baselines import teacher
     from ud.method.binning import Binner
 
+    shutil.copy(Path(__file__).parents[1] / "params.yaml", tmp_path)  # the params the experiment ran with
     monkeypatch.chdir(tmp_path)
     cost = {"samples": 0, "generated_tokens": 0, "extra_forward_passes": 0}
 
@@ -46,6 +50,7 @@ def test_rows_score_the_validation_answers_only(tmp_path, monkeypatch):
     r = sweep.row({"bins": "5"})
     assert (r["n"], r["ud_auroc"], r["teacher_auroc"], r["sft_labels"]) == (4, 1.0, 0.625, {"low": 3, "high": 5})
     assert r["delta_vs_teacher"] == 0.375 and r["delta_ci"][0] <= 0.375 <= r["delta_ci"][1]
+    assert r["knobs"]["bins"] == 5 and r["knobs"]["annotate.teach_answers"] == "all" and "train.lora.layers" in r["knobs"]
     assert "| bins=5 | 4 | 1.000 | - / - | 0.625 | +0.375 [" in sweep.table([r])
     io.write_jsonl(paths.eval_file("ud"), [rec(0, 4, True, "test")])
     with pytest.raises(ParamError, match=r"scores \['test'\], not validation"):

@@ -42,6 +42,19 @@ def grid(settings: list[str]) -> list[dict[str, str]]:
 
 
 TARGETS = ("evaluate", "normalize@validation")  # what a row needs: the distilled model's and the teacher's answers
+KNOBS = ("bins", "incorrect", "n", "calibrate.method", "annotate.binning", "annotate.balance", "annotate.teach_answers",
+         "train.epochs", "train.lr", "train.batch_size", "train.lora.r", "train.lora.layers", "evaluate.label_rule")
+
+
+def knobs(p) -> dict:
+    """The values a row ran with for the knobs a sweep chooses among (its config names only what it set)."""
+    out = {}
+    for dotted in KNOBS:
+        v = p
+        for part in dotted.split("."):
+            v = getattr(v, part)
+        out[dotted] = v
+    return out
 
 
 def row(config: dict[str, str]) -> dict:
@@ -52,6 +65,7 @@ def row(config: dict[str, str]) -> dict:
     from ud.baselines import teacher
     from ud.method.binning import Binner
     from ud.metrics.scores import paired, score_verbal
+    from ud.params import load
     from ud.records import ANSWERS
 
     recs = {"ud": ANSWERS.read(paths.eval_file("ud")), "teacher": teacher.records("validation")}
@@ -62,7 +76,7 @@ def row(config: dict[str, str]) -> dict:
     m = {name: score_verbal(name, rs, binner)[0] for name, rs in recs.items()}
     pair = paired(recs, {"ud": binner, "teacher": binner}, "validation", continuous=()).get("teacher") or {}
     annotate = io.read_json(paths.METRICS / "annotate.json")
-    return {"config": config, "n": m["ud"]["n"], "ud_auroc": m["ud"]["auroc"], "teacher_auroc": m["teacher"]["auroc"],
+    return {"config": config, "knobs": knobs(load()), "n": m["ud"]["n"], "ud_auroc": m["ud"]["auroc"], "teacher_auroc": m["teacher"]["auroc"],
             "ud_accuracy": m["ud"]["accuracy"], "teacher_accuracy": m["teacher"]["accuracy"],
             "delta_vs_teacher": pair.get("delta"), "delta_ci": pair.get("ci"), "sft_labels": annotate["per_bin"],
             "ud_auroc_by_label_rule": {rule: m["ud"].get(f"auroc_bin_{rule}") for rule in ("argmax", "expected")}}
