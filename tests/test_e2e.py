@@ -348,6 +348,13 @@ def test_sweep_scores_the_validation_split_one_experiment_per_combination(tmp_pa
         {"bins": "3"}, {"bins": "5"}, {"bins": "4"}]  # a later sweep adds its rows
     exps = _run(["dvc", "exp", "show", "--json"], proj).stdout
     assert exps.count('"scored": "validation"') >= 3  # each combination is a DVC experiment
+    _run([sys.executable, "-m", "ud.cli", "fit", "--questions", "3"], proj)
+    fit = json.loads((proj / "sweeps/fit.json").read_text())
+    assert len(fit) == 1 and fit[0]["n"] == 3 and fit[0]["split"] == "calibration" and fit[0]["knobs"]["bins"] == 4
+    first = [json.loads(line)["id"] for line in open(proj / "data/splits/calibration.jsonl")][:3]
+    sets = {a["qid"]: a for a in _jsonl(proj / "data/answers/calibration.jsonl")}
+    assert fit[0]["teacher_accuracy"] == pytest.approx(  # the teacher scored on the same (training) questions
+        sum(bool(sets[q]["classes"]) and sets[q]["classes"][0]["correct"] for q in first) / 3)
 
 
 def profile_at_toy_scale(proj: Path, name: str, model_dir: str, dataset: str, nli_model: str | None = None) -> dict:

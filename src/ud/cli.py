@@ -203,6 +203,24 @@ def ceilings(rules: str = typer.Option("fixed,fixed_range,quantile,quantile_top"
     typer.echo(f"rows in {out}")
 
 
+@app.command()
+def fit(questions: int = typer.Option(100, help="the first N calibration questions (the SFT set's own)"),
+        out: str = typer.Option("sweeps/fit.json", "--out", help="the rows (JSON; a later run adds its row)"),
+        params: str = PARAMS):
+    """The trained model on the calibration questions it was trained on, against the teacher on the same ones:
+    tells a student that does not generalize (matches its teacher here, not on validation) from one that is
+    underfit (misses here too). Reads no validation or test question."""
+    from ud.tools import sweep as sweeps
+
+    _params(params)
+    row = _call(lambda: sweeps.fit(questions))
+    rows = json.loads(Path(out).read_text()) if Path(out).exists() else []
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text(json.dumps(rows + [row], indent=2) + "\n")
+    typer.echo(json.dumps(row, indent=2))
+    typer.echo(f"row added to {out}")
+
+
 @app.command("export")
 def export_(out: str = typer.Argument(..., help="the folder to write"),
             model_dir: str = typer.Option("models/ud", help="what the train stage wrote"), params: str = PARAMS):

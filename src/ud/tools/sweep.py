@@ -11,6 +11,11 @@ sweep adds its rows to the same file), rendered as a table.
 and the bins on the calibration answers, and gives the teacher's binned AUROC on the validation split (the ceiling
 the student would imitate) with the SFT label histogram the rule would teach. It reads the validation answers only.
 
+`fit` tells the student's fit from its generalization: the trained model answers the first calibration questions
+(the ones its SFT set was built from) and is scored there against the teacher on the same questions. A student that
+matches its teacher there but not on validation does not generalize (more questions, regularization); one that
+misses there too is underfit (more steps, capacity).
+
 A sweep refuses to score the test split: `scored` cannot be swept or set, and every row is checked to come from the
 validation split. The test split is scored once, by `dvc repro` with the chosen values written into params.yaml.
 """
@@ -80,6 +85,54 @@ def row(config: dict[str, str]) -> dict:
             "ud_accuracy": m["ud"]["accuracy"], "teacher_accuracy": m["teacher"]["accuracy"],
             "delta_vs_teacher": pair.get("delta"), "delta_ci": pair.get("ci"), "sft_labels": annotate["per_bin"],
             "ud_auroc_by_label_rule": {rule: m["ud"].get(f"auroc_bin_{rule}") for rule in ("argmax", "expected")}}
+
+
+def fit(questions: int) -> dict:
+    """The distilled model (models/ud) on the first `questions` calibration questions, the ones it was trained on,
+    and the teacher on the same questions: binned AUROC (both label rules), accuracy, and how closely the stated
+    labels follow the teacher's calibrated probability of the answer the student gave (Spearman, same bin)."""
+    import numpy as np
+    from scipy.stats import spearmanr
+
+    from ud import io, paths
+    from ud.baselines import teacher
+    from ud.data.prompts import Format
+    from ud.engines.registry import build_backend
+    from ud.method.binning import Binner
+    from ud.method.calibrate import Calibrator
+    from ud.method.evaluate import predict
+    from ud.metrics.scores import score_verbal
+    from ud.params import load
+    from ud.records import ANSWER_SETS
+
+    p = load()
+    fmt = Format.from_params(p.prompt, p.annotate.instruction)
+    binner = Binner.from_json(io.read_json(paths.BINNER))
+    cal = Calibrator.from_json(io.read_json(paths.CALIBRATOR))
+    qs = paths.questions("calibration")[:questions]
+    asets = {a["qid"]: a for a in ANSWER_SETS.read(paths.answers_file("calibration"))}
+    backend, _ = build_backend(p.model, chat=fmt.chat, trained=str(paths.UD_MODEL))
+    e = p.evaluate
+    preds = predict(backend, fmt, qs, binner.labels, ud=True, constrain=e.constrain, max_new_tokens=e.max_new_tokens,
+                    batch_size=e.batch_size, desc="the student on its training questions", binner=binner,
+                    equivalence=p.normalize.equivalence, label_rule=e.label_rule)
+    cost = {"samples": 0, "generated_tokens": 0, "extra_forward_passes": 0}
+    taught = teacher.score([asets[q["id"]] for q in qs], cal, binner, cost)
+    m_ud, m_teacher = score_verbal("ud", preds, binner)[0], score_verbal("teacher", taught, binner)[0]
+
+    def teacher_p(r):  # the teacher's calibrated probability of the answer the student gave
+        f = {c["key"]: c["f"] for c in asets[r["qid"]]["classes"]}
+        return float(cal([f.get(r["answer_key"], 0.0)])[0])
+
+    stated = [(r["raw"], teacher_p(r), r["bin"]) for r in preds if r["raw"] is not None and r["bin"] is not None]
+    raw, tp, b = (np.array(x) for x in zip(*stated)) if stated else (np.array([]),) * 3
+    rho = float(spearmanr(raw, tp).statistic) if len(raw) > 2 else float("nan")  # nan: a constant column
+    return {"knobs": knobs(p), "split": "calibration", "n": m_ud["n"], "ud_auroc": m_ud["auroc"],
+            "ud_auroc_by_label_rule": {rule: m_ud.get(f"auroc_bin_{rule}") for rule in ("argmax", "expected")},
+            "teacher_auroc": m_teacher["auroc"], "ud_accuracy": m_ud["accuracy"],
+            "teacher_accuracy": m_teacher["accuracy"],
+            "spearman_vs_teacher_p": rho if np.isfinite(rho) else None,
+            "same_bin_as_teacher": float(np.mean(b == binner.index(tp))) if len(b) else None}
 
 
 def run(settings: list[str], out: Path, dvc: str = "dvc") -> list[dict]:
