@@ -72,6 +72,16 @@ def test_the_validation_tables_are_rendered_from_the_kept_rows(tmp_path, monkeyp
     text = (tmp_path / "README.md").read_text()
     assert "validation n = 300" in text and "| none | fixed | 5 | 0.686 [0.626, 0.741] | 0.692 | no | 0.2 0.4 0.6 0.8 " \
         "| 186 / 374 |" in text and text.endswith(f"{blocks._end('v')}\nb\n") and "ud sweep" not in text
+    knobs = {"calibrate.method": "isotonic", "annotate.binning": "fixed", "bins": 10, "annotate.balance": True,
+             "incorrect": 1, "annotate.teach_answers": "all", "train.epochs": 1.0}
+    (tmp_path / "s" / "fit.json").write_text(json.dumps([
+        {"knobs": knobs, "split": "calibration", "n": 96, "ud_auroc": 0.741,
+         "ud_auroc_by_label_rule": {"argmax": 0.711, "expected": 0.741}, "teacher_auroc": 0.741, "ud_accuracy": 0.427,
+         "teacher_accuracy": 0.448, "spearman_vs_teacher_p": 0.513, "same_bin_as_teacher": 0.177}]))
+    assert blocks.render_readme(tmp_path) == ["README.md: v"]
+    assert "| calibrate.method=isotonic, annotate.binning=fixed, bins=10, annotate.balance=True, incorrect=1, " \
+        "annotate.teach_answers=all, train.epochs=1.0 | 96 | 0.711 / 0.741 | 0.741 | 0.427 | 0.448 | 0.513 | 0.177 |" \
+        in (tmp_path / "README.md").read_text()
 
 
 def test_stage_times_line_adds_the_stages_an_earlier_run_computed():

@@ -87,8 +87,9 @@ def stage_times_line(t: dict) -> str:
 
 def validation_block(folder: str | Path) -> str:
     """The tables that chose a run's knobs on the validation split: `ud ceilings` (each binning rule's teacher AUROC
-    and SFT labels, before training) and `ud sweep` (the distilled model per configuration)."""
-    from ud.tools.sweep import ceiling_table, table
+    and SFT labels, before training), `ud sweep` (the distilled model per configuration) and `ud fit` (the student
+    on its own training questions)."""
+    from ud.tools.sweep import ceiling_table, fit_table, table
 
     d = Path(folder)
     parts = []
@@ -100,6 +101,10 @@ def validation_block(folder: str | Path) -> str:
     if (d / "sweep.json").exists():
         parts.append("The distilled model per configuration (`ud sweep`, validation split):\n\n"
                      + table(io.read_json(d / "sweep.json")))
+    if (d / "fit.json").exists():
+        parts.append("The distilled model on the calibration questions it was trained on, against the teacher on the "
+                     "same questions (`ud fit`): a student that matches its teacher here but not on validation does not "
+                     "generalize; one that misses here too is underfit.\n\n" + fit_table(io.read_json(d / "fit.json")))
     return "\n".join(parts)
 
 

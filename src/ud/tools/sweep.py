@@ -169,6 +169,24 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def fit_table(rows: list[dict]) -> str:
+    """`ud fit` rows: the student and the teacher on the student's own training questions."""
+    def f(v):
+        return "-" if v is None else f"{v:.3f}"
+
+    shown = ("calibrate.method", "annotate.binning", "bins", "annotate.balance", "incorrect", "annotate.teach_answers",
+             "train.epochs")
+    lines = ["| knobs | n | UD auroc, argmax / expected label | teacher auroc | UD acc | teacher acc | Spearman(UD confidence, "
+             "teacher p) | same bin as teacher |", "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        k = r["knobs"]
+        rules = r["ud_auroc_by_label_rule"]
+        lines.append(f"| {', '.join(f'{key}={k[key]}' for key in shown)} | {r['n']} | {f(rules.get('argmax'))} / "
+                     f"{f(rules.get('expected'))} | {f(r['teacher_auroc'])} | {f(r['ud_accuracy'])} | "
+                     f"{f(r['teacher_accuracy'])} | {f(r['spearman_vs_teacher_p'])} | {f(r['same_bin_as_teacher'])} |")
+    return "\n".join(lines) + "\n"
+
+
 def own_first_token(encode, labels: list[str]) -> bool:
     """Whether each label has its own token where the labels' tokenizations (after "Confidence: ") part: then the
     label distribution is read from the one decode (ud.method.evaluate.label_branch); otherwise evaluate spends a
