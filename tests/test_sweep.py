@@ -105,3 +105,13 @@ def test_ceilings_need_the_validation_answers(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(DataError, match="normalize@validation"):
         sweep.ceilings(["fixed"], [5], ["none"], incorrect=0, pick="top", seed=0)
+
+
+def test_the_teachers_probability_of_the_students_answer_matches_options_by_index_and_open_answers_by_key():
+    from ud.method.calibrate import Calibrator
+
+    mc = {"qid": "m", "classes": [{"key": "C", "index": 2, "f": 0.6}, {"key": "A", "index": 0, "f": 0.3}]}
+    open_q = {"qid": "o", "classes": [{"key": "number:32", "index": None, "f": 0.7}]}
+    recs = [{"qid": "m", "answer_key": 0}, {"qid": "m", "answer_key": 2}, {"qid": "m", "answer_key": 3},
+            {"qid": "o", "answer_key": "number:32"}, {"qid": "o", "answer_key": "number:31"}]
+    assert sweep.teacher_p({"m": mc, "o": open_q}, Calibrator("none"), recs) == [0.3, 0.6, 0.0, 0.7, 0.0]

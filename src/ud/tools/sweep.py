@@ -87,6 +87,16 @@ def row(config: dict[str, str]) -> dict:
             "ud_auroc_by_label_rule": {rule: m["ud"].get(f"auroc_bin_{rule}") for rule in ("argmax", "expected")}}
 
 
+def teacher_p(answer_sets: dict[str, dict], calibrator, records: list[dict]) -> list[float]:
+    """The teacher's calibrated probability of the answer each record gave (0 for an answer it never gave): an
+    option is matched by its index, an open answer by its normalized key."""
+    out = []
+    for r in records:
+        f = {c["index"] if c.get("index") is not None else c["key"]: c["f"] for c in answer_sets[r["qid"]]["classes"]}
+        out.append(float(calibrator([f.get(r["answer_key"], 0.0)])[0]))
+    return out
+
+
 def fit(questions: int) -> dict:
     """The distilled model (models/ud) on the first `questions` calibration questions, the ones it was trained on,
     and the teacher on the same questions: binned AUROC (both label rules), accuracy, and how closely the stated
@@ -120,11 +130,8 @@ def fit(questions: int) -> dict:
     taught = teacher.score([asets[q["id"]] for q in qs], cal, binner, cost)
     m_ud, m_teacher = score_verbal("ud", preds, binner)[0], score_verbal("teacher", taught, binner)[0]
 
-    def teacher_p(r):  # the teacher's calibrated probability of the answer the student gave
-        f = {c["key"]: c["f"] for c in asets[r["qid"]]["classes"]}
-        return float(cal([f.get(r["answer_key"], 0.0)])[0])
-
-    stated = [(r["raw"], teacher_p(r), r["bin"]) for r in preds if r["raw"] is not None and r["bin"] is not None]
+    tp_all = teacher_p(asets, cal, preds)
+    stated = [(r["raw"], p_t, r["bin"]) for r, p_t in zip(preds, tp_all) if r["raw"] is not None and r["bin"] is not None]
     raw, tp, b = (np.array(x) for x in zip(*stated)) if stated else (np.array([]),) * 3
     rho = float(spearmanr(raw, tp).statistic) if len(raw) > 2 else float("nan")  # nan: a constant column
     return {"knobs": knobs(p), "split": "calibration", "n": m_ud["n"], "ud_auroc": m_ud["auroc"],
