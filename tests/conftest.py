@@ -90,16 +90,21 @@ def questions() -> list[dict]:
     return [dict(q) for q in QUESTIONS]
 
 
-@pytest.fixture()
-def toy_jsonl(tmp_path) -> str:
-    """A local dataset folder in the question schema, split into train/validation/test files."""
-    folder = tmp_path / "toy"
+def dataset_folder(folder, questions: list[dict], splits: dict[str, slice]) -> str:
+    """A local dataset folder in the question schema: one <split>.jsonl per split, holding questions[slice]."""
     folder.mkdir()
-    for split, sl in (("train", slice(0, 8)), ("validation", slice(8, 10)), ("test", slice(10, 14))):
+    for split, sl in splits.items():
         with open(folder / f"{split}.jsonl", "w") as fh:
-            for q in QUESTIONS[sl]:
+            for q in questions[sl]:
                 fh.write(json.dumps(q) + "\n")
     return str(folder)
+
+
+@pytest.fixture()
+def toy_jsonl(tmp_path) -> str:
+    """The toy MC questions, split into train (8)/validation (2)/test (4) files."""
+    return dataset_folder(tmp_path / "toy", QUESTIONS,
+                          {"train": slice(0, 8), "validation": slice(8, 10), "test": slice(10, 14)})
 
 
 def _teach(model_dir: str, examples, steps: int = 400, lr: float = 3e-3):
@@ -158,13 +163,8 @@ ARITHMETIC = [  # open questions; every question text once (no text may be in tw
 @pytest.fixture()
 def arith_jsonl(tmp_path) -> str:
     """An open-answer dataset folder (sums), split into train (10)/validation (4)/test (4) files."""
-    folder = tmp_path / "arith"
-    folder.mkdir()
-    for split, sl in (("train", slice(0, 10)), ("validation", slice(40, 44)), ("test", slice(50, 54))):
-        with open(folder / f"{split}.jsonl", "w") as fh:
-            for q in ARITHMETIC[sl]:
-                fh.write(json.dumps(q) + "\n")
-    return str(folder)
+    return dataset_folder(tmp_path / "arith", ARITHMETIC,
+                          {"train": slice(0, 10), "validation": slice(40, 44), "test": slice(50, 54)})
 
 
 @pytest.fixture(scope="session")
