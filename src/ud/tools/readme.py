@@ -103,8 +103,9 @@ def validation_block(folder: str | Path) -> str:
                      + table(io.read_json(d / "sweep.json")))
     if (d / "fit.json").exists():
         parts.append("The distilled model on the calibration questions it was trained on, against the teacher on the "
-                     "same questions (`ud fit`): a student that matches its teacher here but not on validation does not "
-                     "generalize; one that misses here too is underfit.\n\n" + fit_table(io.read_json(d / "fit.json")))
+                     "same questions (`ud fit`): a student that matches its teacher here but not on validation does "
+                     "not generalize; one that misses here too is underfit.\n\n"
+                     + fit_table(io.read_json(d / "fit.json")))
     return "\n".join(parts)
 
 

@@ -81,8 +81,9 @@ def row(config: dict[str, str]) -> dict:
     m = {name: score_verbal(name, rs, binner)[0] for name, rs in recs.items()}
     pair = paired(recs, {"ud": binner, "teacher": binner}, "validation", continuous=()).get("teacher") or {}
     annotate = io.read_json(paths.METRICS / "annotate.json")
-    return {"config": config, "knobs": knobs(load()), "n": m["ud"]["n"], "ud_auroc": m["ud"]["auroc"], "teacher_auroc": m["teacher"]["auroc"],
-            "ud_accuracy": m["ud"]["accuracy"], "teacher_accuracy": m["teacher"]["accuracy"],
+    return {"config": config, "knobs": knobs(load()), "n": m["ud"]["n"], "ud_auroc": m["ud"]["auroc"],
+            "teacher_auroc": m["teacher"]["auroc"], "ud_accuracy": m["ud"]["accuracy"],
+            "teacher_accuracy": m["teacher"]["accuracy"],
             "delta_vs_teacher": pair.get("delta"), "delta_ci": pair.get("ci"), "sft_labels": annotate["per_bin"],
             "ud_auroc_by_label_rule": {rule: m["ud"].get(f"auroc_bin_{rule}") for rule in ("argmax", "expected")}}
 
@@ -131,7 +132,8 @@ def fit(questions: int) -> dict:
     m_ud, m_teacher = score_verbal("ud", preds, binner)[0], score_verbal("teacher", taught, binner)[0]
 
     tp_all = teacher_p(asets, cal, preds)
-    stated = [(r["raw"], p_t, r["bin"]) for r, p_t in zip(preds, tp_all) if r["raw"] is not None and r["bin"] is not None]
+    stated = [(r["raw"], p_t, r["bin"]) for r, p_t in zip(preds, tp_all)
+              if r["raw"] is not None and r["bin"] is not None]
     raw, tp, b = (np.array(x) for x in zip(*stated)) if stated else (np.array([]),) * 3
     rho = float(spearmanr(raw, tp).statistic) if len(raw) > 2 else float("nan")  # nan: a constant column
     return {"knobs": knobs(p), "split": "calibration", "n": m_ud["n"], "ud_auroc": m_ud["auroc"],
@@ -183,8 +185,8 @@ def fit_table(rows: list[dict]) -> str:
 
     shown = ("calibrate.method", "annotate.binning", "bins", "annotate.balance", "incorrect", "annotate.teach_answers",
              "train.epochs")
-    lines = ["| knobs | n | UD auroc, argmax / expected label | teacher auroc | UD acc | teacher acc | Spearman(UD confidence, "
-             "teacher p) | same bin as teacher |", "|---|---|---|---|---|---|---|---|"]
+    lines = ["| knobs | n | UD auroc, argmax / expected label | teacher auroc | UD acc | teacher acc | "
+             "Spearman(UD confidence, teacher p) | same bin as teacher |", "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         k = r["knobs"]
         rules = r["ud_auroc_by_label_rule"]
