@@ -9,7 +9,7 @@ The questions are drawn at random (seeded) from the validation split, so prompt 
 the stage meets (MMLU's run from ~40 to ~800 tokens: the first questions of one subject do not), and a batch size
 chosen here is chosen on validation.
 
-Both paths run what the stages run: `ud.method.evaluate.predict` with the distilled model's prompt, the trie of
+Both paths run what the stages run: `ud.method.evaluate.distilled_answers` with the distilled model's prompt, the trie of
 (option x label) completions and the label readout (the evaluate stage), and `ud.baselines.greedy.answer_questions`
 (the greedy_eval stage, without P(IK)'s hidden states). The distilled model is the base model with a LoRA adapter
 merged in, so its cost is the base model's: the base weights are timed (models/ud when --adapter is given).
@@ -29,7 +29,8 @@ from ud.data.prompts import DEFAULT_LABELS_5, Format
 from ud.engines import models
 from ud.engines.hf import HFBackend
 from ud.method.binning import Binner
-from ud.method.evaluate import predict
+from ud.method.evaluate import distilled_answers
+from ud.params import EvaluateParams
 
 PROFILES = {  # what the profiles' evaluate and greedy stages run
     "default": {"model": "smollm2-135m-instruct", "dtype": "float32", "dataset": "arc_easy", "split": "validation",
@@ -73,8 +74,8 @@ def main() -> None:
 
     def distilled(batch_size):
         backend.forget_caches()
-        return predict(backend, fmt, qs, binner.labels, ud=True, constrain=True, max_new_tokens=64,
-                       batch_size=batch_size, desc=f"ud (batch {batch_size})", binner=binner, label_rule="expected")
+        settings = EvaluateParams(constrain=True, max_new_tokens=64, batch_size=batch_size, label_rule="expected")
+        return distilled_answers(backend, fmt, qs, binner, settings, desc=f"ud (batch {batch_size})")
 
     batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
     greedy_t, ud_t = [], {b: [] for b in batch_sizes}

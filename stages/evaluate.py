@@ -6,7 +6,7 @@ from ud import io, paths, stage, timings
 from ud.data.prompts import Format
 from ud.engines.registry import build_backend
 from ud.method.binning import Binner
-from ud.method.evaluate import predict
+from ud.method.evaluate import distilled_answers
 from ud.records import ANSWERS
 
 
@@ -14,14 +14,11 @@ def main(p):
     fmt = Format.from_params(p.prompt, p.annotate.instruction)
     binner = Binner.from_json(io.read_json(paths.BINNER))
     backend, _ = build_backend(p.model, chat=fmt.chat, trained=str(paths.UD_MODEL))
-    e = p.evaluate
     records, clock = [], timings.PerSet()
     for name, qs in paths.eval_sets(p.scored):
         with clock.timing(name, len(qs)):
-            preds = predict(backend, fmt, qs, binner.labels, ud=True, constrain=e.constrain,
-                            max_new_tokens=e.max_new_tokens, batch_size=e.batch_size,
-                            desc=f"evaluate ud on {name}", equivalence=p.normalize.equivalence, binner=binner,
-                            label_rule=e.label_rule)
+            preds = distilled_answers(backend, fmt, qs, binner, p.evaluate, p.normalize.equivalence,
+                                      desc=f"evaluate ud on {name}")
         records += [dict(r, set=name) for r in preds]
     ANSWERS.write(paths.eval_file("ud"), records)
     timings.write("evaluate", {"per_answer": clock.per_answer})

@@ -13,8 +13,7 @@ def main(p):
     records, clock = [], timings.PerSet()
     for name, qs in paths.eval_sets(p.scored, shift=b.shift):
         with clock.timing(name, len(qs)):
-            records += prompting.score(backend, qs, b.max_new_tokens, b.batch_size, p.normalize.equivalence,
-                                       desc=f"prompting {name}", reasoning=b.reasoning)
+            records += prompting.score(backend, qs, b, p.normalize.equivalence, desc=f"prompting {name}")
     ANSWERS.write(paths.eval_file("prompting"), records)
     timings.write("prompting", {"per_answer": clock.per_answer})
 

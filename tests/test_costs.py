@@ -10,7 +10,8 @@ from ud.baselines import ptrue, semantic
 from ud.data.prompts import Format
 from ud.engines.hf import HFBackend
 from ud.method.binning import Binner
-from ud.method.evaluate import predict
+from ud.method.evaluate import distilled_answers, prompted_answers
+from ud.params import EvaluateParams, PromptingParams
 from ud.sampling import draws
 from ud.sampling.estimators import DrawSetting
 
@@ -61,13 +62,12 @@ def test_the_distilled_models_and_prompting_costs_are_what_they_ran(tiny, questi
     qs = questions[:4]
     b = Counting(model, tok)
     binner = Binner.fixed(5)
-    ud = predict(b, Format("qa"), qs, binner.labels, ud=True, constrain=True, max_new_tokens=40, batch_size=2,
-                 binner=binner)
+    ud = distilled_answers(b, Format("qa"), qs, binner, EvaluateParams(max_new_tokens=40, batch_size=2))
     assert b.calls["sampled"] == _per_answer(ud, "samples") == len(qs)  # one generation per answer
     assert b.calls["label_passes"] == _per_answer(ud, "extra_forward_passes") == len(qs)  # the label readout
     assert sum(r["generated_tokens"] for r in ud) == b.stats["generated_tokens"]
     b = Counting(model, tok)
-    asked = predict(b, Format("qa"), qs, binner.labels, ud=False, baseline=True, max_new_tokens=20, batch_size=2)
+    asked = prompted_answers(b, Format("qa"), qs, binner.labels, PromptingParams(max_new_tokens=20, batch_size=2))
     assert b.calls["greedy"] == _per_answer(asked, "samples") == len(qs)
     assert b.calls["label_passes"] == _per_answer(asked, "extra_forward_passes") == 0
 

@@ -131,7 +131,7 @@ def _check_export_answers_as_evaluate(proj: Path) -> None:
     from ud.data.prompts import Format
     from ud.engines.hf import HFBackend
     from ud.method.binning import Binner
-    from ud.method.evaluate import predict
+    from ud.method.evaluate import distilled_answers
     from ud.method.export import load_exported
 
     _run([sys.executable, "-m", "ud.cli", "export", "exported"], proj)
@@ -144,9 +144,8 @@ def _check_export_answers_as_evaluate(proj: Path) -> None:
     fmt = Format.from_params(p.prompt, p.annotate.instruction)
     binner = Binner.from_json(json.loads((proj / "models/binner.json").read_text()))
     qs = [dict(q, set="test") for q in _jsonl(proj / "data/splits/test.jsonl")]
-    e = p.evaluate
-    got = predict(HFBackend(model, tok, chat=fmt.chat), fmt, qs, binner.labels, ud=True, constrain=e.constrain,
-                  max_new_tokens=e.max_new_tokens, batch_size=e.batch_size, binner=binner, label_rule=e.label_rule)
+    got = distilled_answers(HFBackend(model, tok, chat=fmt.chat), fmt, qs, binner, p.evaluate,
+                            p.normalize.equivalence)
     want = [r for r in _jsonl(proj / "data/eval/ud.jsonl") if r["set"] == "test"]
     assert [(r["answer_key"], r["label"]) for r in got] == [(r["answer_key"], r["label"]) for r in want]
 

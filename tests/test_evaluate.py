@@ -10,7 +10,8 @@ from ud.engines.hf import HFBackend
 from ud.errors import DataError
 from ud.method.binning import Binner
 from ud.method.calibrate import Calibrator
-from ud.method.evaluate import predict
+from ud.method.evaluate import distilled_answers
+from ud.params import EvaluateParams
 from ud.metrics.scores import score_verbal
 from ud.sampling.estimators import option_trie
 
@@ -41,8 +42,8 @@ def test_unknown_calibrator_method_is_an_error_not_the_identity():
 def test_constrained_prediction_is_always_an_option_and_a_label(tiny, questions):
     model, tok = tiny
     labels = Binner.fixed(5).labels
-    preds = predict(HFBackend(model, tok), Format("qa"), questions[:6], labels, ud=True, constrain=True,
-                    max_new_tokens=40, batch_size=4)
+    preds = distilled_answers(HFBackend(model, tok), Format("qa"), questions[:6], Binner.fixed(5),
+                              EvaluateParams(constrain=True, max_new_tokens=40, batch_size=4))
     assert len(preds) == 6
     for p, q in zip(preds, questions):
         assert p["answer_key"] is not None and p["label"] in labels
@@ -55,8 +56,8 @@ def test_constrained_prediction_is_always_an_option_and_a_label(tiny, questions)
 
 def test_unconstrained_random_model_output_is_counted_invalid(tiny, questions):
     model, tok = tiny
-    preds = predict(HFBackend(model, tok, chat=True), Format("reasoning", "letter", True), questions[:3],
-                    Binner.fixed(5).labels, ud=True, max_new_tokens=8)
+    preds = distilled_answers(HFBackend(model, tok, chat=True), Format("reasoning", "letter", True), questions[:3],
+                              Binner.fixed(5), EvaluateParams(constrain=False, max_new_tokens=8))
     assert [p["answer_key"] for p in preds] == [None, None, None]  # no <answer> tags from a random model
     m, _ = score_verbal("x", preds, Binner.fixed(5))
     assert (m["invalid_rate"], m["confidence_invalid_rate"], m["accuracy"]) == (1.0, 1.0, 0.0)
@@ -91,8 +92,7 @@ def test_label_distribution_is_read_from_the_prompt_kv_and_matches_a_full_pass(t
     binner = Binner.fixed(5)
     fmt = Format("qa")
     b = HFBackend(model, tok)
-    preds = predict(b, fmt, questions[:3], binner.labels, ud=True, constrain=True, max_new_tokens=40,
-                    batch_size=2, binner=binner)
+    preds = distilled_answers(b, fmt, questions[:3], binner, EvaluateParams(max_new_tokens=40, batch_size=2))
     for p, q in zip(preds, questions):
         prompt_ids = tok(fmt.prompt(q, ud=True, labels=binner.labels))["input_ids"]
         from ud.method.evaluate import label_start
@@ -111,8 +111,8 @@ def test_label_distribution_is_read_from_the_prompt_kv_and_matches_a_full_pass(t
         assert p["label_probs"] == pytest.approx([math.exp(v) / z for v in lps], abs=1e-5)
         assert p["raw"] == pytest.approx(sum(w * m for w, m in zip(p["label_probs"], binner.midpoints)))
         assert p["bin_expected"] == int(binner.index([p["raw"]])[0]) and p["bin"] == p["bin_argmax"]
-    expected = predict(b, fmt, questions[:3], binner.labels, ud=True, constrain=True, max_new_tokens=40,
-                       batch_size=2, binner=binner, label_rule="expected")
+    expected = distilled_answers(b, fmt, questions[:3], binner,
+                                 EvaluateParams(max_new_tokens=40, batch_size=2, label_rule="expected"))
     assert [p["bin"] for p in expected] == [p["bin_expected"] for p in preds]
     assert [p["label"] for p in expected] == [binner.labels[p["bin_expected"]] for p in preds]
 
@@ -209,8 +209,7 @@ def test_the_label_distribution_comes_from_the_decodings_own_choice(tiny, questi
     fmt = Format("qa")
     b = HFBackend(model, tok)
     firsts = [b.encode_continuation(fmt.completion(questions[0], 0, label=lab)) for lab in labels]
-    preds = predict(b, fmt, questions[:3], labels, ud=True, constrain=True, max_new_tokens=40, batch_size=3,
-                    binner=binner)
+    preds = distilled_answers(b, fmt, questions[:3], binner, EvaluateParams(max_new_tokens=40, batch_size=3))
     for p, q in zip(preds, questions):
         assert p["extra_forward_passes"] == 0 and p["label_probs"] is not None
         option = p["answer_key"]

@@ -271,7 +271,7 @@ def ask(question: str, choice: list[str] = typer.Option(None, "--choice", "-c", 
     from ud.engines.registry import build_backend
     from ud.io import read_json
     from ud.method.binning import Binner
-    from ud.method.evaluate import predict
+    from ud.method.evaluate import distilled_answers
 
     os.environ["TQDM_DISABLE"] = "1"  # one question: no progress bar in the answer
     p = _params(params)
@@ -279,8 +279,7 @@ def ask(question: str, choice: list[str] = typer.Option(None, "--choice", "-c", 
     bins = Binner.from_json(_call(read_json, binner))
     backend, _ = _call(lambda: build_backend(p.model, chat=fmt.chat, trained=model_dir))
     q = {"id": "cli", "question": question, "choices": choice or None, "answer": -1 if choice else ""}
-    pred = predict(backend, fmt, [q], bins.labels, ud=True, constrain=p.evaluate.constrain,
-                   max_new_tokens=p.evaluate.max_new_tokens, binner=bins, label_rule=p.evaluate.label_rule)[0]
+    pred = distilled_answers(backend, fmt, [q], bins, p.evaluate, p.normalize.equivalence)[0]
     if choice:
         ans = choice[pred["answer_key"]] if pred["answer_key"] is not None else "(no valid option)"
     else:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from ud.data.prompts import DEFAULT_LABELS_5, Format
 from ud.engines.base import Backend
-from ud.method.evaluate import predict
+from ud.method.evaluate import prompted_answers
 from ud.method.normalize import DEFAULT_EQUIVALENCE
+from ud.params import PromptingParams
 
 LABELS = DEFAULT_LABELS_5
 
@@ -28,11 +29,10 @@ def prompting_format(questions: list[dict], reasoning: bool = True) -> Format:
                   instruction=CONFIDENCE_INSTRUCTION.format(labels=", ".join(LABELS)))
 
 
-def score(backend: Backend, questions: list[dict], max_new_tokens: int, batch_size: int,
-          equivalence=DEFAULT_EQUIVALENCE, desc: str = "prompting", reasoning: bool = True) -> list[dict]:
+def score(backend: Backend, questions: list[dict], settings: PromptingParams, equivalence=DEFAULT_EQUIVALENCE,
+          desc: str = "prompting") -> list[dict]:
     """One generation per question; the stated label's bin among LABELS (five fixed-width bins)."""
-    fmt = prompting_format(questions, reasoning)
+    fmt = prompting_format(questions, settings.reasoning)
     # with reasoning: E.1's baseline instruction; without: the sampling instruction + CONFIDENCE_INSTRUCTION
-    preds = predict(backend, fmt, questions, LABELS, ud=not reasoning, baseline=reasoning,
-                    max_new_tokens=max_new_tokens, batch_size=batch_size, desc=desc, equivalence=equivalence)
+    preds = prompted_answers(backend, fmt, questions, LABELS, settings, equivalence, desc=desc)
     return [dict(p, set=q.get("set")) for p, q in zip(preds, questions)]

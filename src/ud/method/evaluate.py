@@ -30,7 +30,9 @@ from tqdm import tqdm
 
 from ud.data.prompts import Format, parse_confidence
 from ud.engines.base import Backend, Generation, GreedyRequest, SampleRequest, length_batches
+from ud.method.binning import Binner
 from ud.method.normalize import DEFAULT_EQUIVALENCE, grade
+from ud.params import EvaluateParams, PromptingParams
 from ud.sampling.estimators import option_trie
 
 
@@ -80,13 +82,28 @@ def label_branch(gen: Generation, trie, keys: list, n_labels: int) -> list[float
     return None
 
 
-def predict(backend: Backend, fmt: Format, questions: list[dict], labels: list[str], *, ud: bool,
-            baseline: bool = False, constrain: bool = False, max_new_tokens: int = 64, batch_size: int = 16,
-            desc: str = "evaluate", equivalence=DEFAULT_EQUIVALENCE, binner=None,
-            label_rule: str = "argmax") -> list[dict]:
-    """One greedy generation per question. With a `binner` (the distilled model), the label distribution is read
-    too -- from the decoding's own choice among the labels where each label has its own first token, else by one
-    scoring pass -- and `label_rule` picks the stated label."""
+def distilled_answers(backend: Backend, fmt: Format, questions: list[dict], binner: Binner,
+                      settings: EvaluateParams, equivalence=DEFAULT_EQUIVALENCE, desc: str = "evaluate") -> list[dict]:
+    """The distilled model: one greedy generation per question under the evaluate section's decoding, with the label
+    distribution read too -- from the decoding's own choice among the labels where each label has its own first
+    token, else by one scoring pass -- and `settings.label_rule` picking the stated label."""
+    return _answers(backend, fmt, questions, binner.labels, ud=True, baseline=False, constrain=settings.constrain,
+                    max_new_tokens=settings.max_new_tokens, batch_size=settings.batch_size, desc=desc,
+                    equivalence=equivalence, binner=binner, label_rule=settings.label_rule)
+
+
+def prompted_answers(backend: Backend, fmt: Format, questions: list[dict], labels: list[str],
+                     settings: PromptingParams, equivalence=DEFAULT_EQUIVALENCE, desc: str = "prompting") -> list[dict]:
+    """The base model asked for its answer and one of `labels` in words: one free generation per question. With
+    `settings.reasoning` it gets E.1's baseline instruction (reasoning first), else the distilled model's prompt."""
+    return _answers(backend, fmt, questions, labels, ud=not settings.reasoning, baseline=settings.reasoning,
+                    constrain=False, max_new_tokens=settings.max_new_tokens, batch_size=settings.batch_size,
+                    desc=desc, equivalence=equivalence, binner=None, label_rule="argmax")
+
+
+def _answers(backend: Backend, fmt: Format, questions: list[dict], labels: list[str], *, ud: bool, baseline: bool,
+             constrain: bool, max_new_tokens: int, batch_size: int, desc: str, equivalence, binner: Binner | None,
+             label_rule: str) -> list[dict]:
     # free-form reasoning, or open answers, cannot be walked through a trie of options
     constrain = constrain and not fmt.reasoning and all(q.get("choices") for q in questions)
     preds: list[dict | None] = [None] * len(questions)

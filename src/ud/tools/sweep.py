@@ -111,7 +111,7 @@ def fit(questions: int) -> dict:
     from ud.engines.registry import build_backend
     from ud.method.binning import Binner
     from ud.method.calibrate import Calibrator
-    from ud.method.evaluate import predict
+    from ud.method.evaluate import distilled_answers
     from ud.metrics.scores import score_verbal
     from ud.params import load
     from ud.records import ANSWER_SETS
@@ -123,10 +123,8 @@ def fit(questions: int) -> dict:
     qs = paths.questions("calibration")[:questions]
     asets = {a["qid"]: a for a in ANSWER_SETS.read(paths.answers_file("calibration"))}
     backend, _ = build_backend(p.model, chat=fmt.chat, trained=str(paths.UD_MODEL))
-    e = p.evaluate
-    preds = predict(backend, fmt, qs, binner.labels, ud=True, constrain=e.constrain, max_new_tokens=e.max_new_tokens,
-                    batch_size=e.batch_size, desc="the student on its training questions", binner=binner,
-                    equivalence=p.normalize.equivalence, label_rule=e.label_rule)
+    preds = distilled_answers(backend, fmt, qs, binner, p.evaluate, p.normalize.equivalence,
+                              desc="the student on its training questions")
     cost = {"samples": 0, "generated_tokens": 0, "extra_forward_passes": 0}
     taught = teacher.score([asets[q["id"]] for q in qs], cal, binner, cost)
     m_ud, m_teacher = score_verbal("ud", preds, binner)[0], score_verbal("teacher", taught, binner)[0]
