@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `dvc repro` with every output line stamped with the epoch second, then each stage's wall time:
-# how results/cpu-large/stage_times.json was measured.  Usage: scripts/timed_repro.sh LOG [--exp] [dvc repro args]
+# how results/*/stage_times.json are measured (`ud stage-times LOG --json results/X/stage_times.json`).
+# Usage: scripts/timed_repro.sh LOG [--exp] [dvc repro args]
 # (--exp: `dvc exp run` instead, e.g. `scripts/timed_repro.sh sweep.log --exp -S bins=10`)
 set -uo pipefail
 log="${1:?usage: scripts/timed_repro.sh LOG [--exp] [dvc repro args]}"; shift
@@ -12,5 +13,5 @@ start=$(date +%s)
 "${cmd[@]}" "$@" 2>&1 | while IFS= read -r line; do printf '%s %s\n' "$(date +%s)" "$line"; done > "$log"
 rc=${PIPESTATUS[0]}
 echo "$(date +%s) EXIT $rc TOTAL $(( $(date +%s) - start )) s" >> "$log"
-python "$(dirname "$0")/stage_times.py" "$log"
+ud stage-times "$log"
 exit "$rc"

@@ -77,3 +77,51 @@ def test_dvc_deps_check_passes_on_the_repo_and_names_what_is_missing(tmp_path, m
     broken.write_text((ROOT / "dvc.yaml").read_text().replace("      - src/ud/method/calibrate.py\n", "", 1))
     r = runner.invoke(app, ["dvc-deps", "--dvc-file", str(broken)])
     assert r.exit_code == 1 and "imports src/ud/method/calibrate.py but does not list it in deps" in r.output
+
+
+def test_stage_times_reads_a_stamped_log_and_adds_reused_stages(tmp_path):
+    log = tmp_path / "run.log"
+    log.write_text("100 Running stage 'prepare':\n101 > python stages/prepare.py\n"
+                   "130 Running stage 'sample@test':\n130 Running stage 'sample@test':\n"
+                   "400 Running stage 'train':\nnoise without a stamp\n1000 EXIT 0 TOTAL 900 s\n")
+    earlier = tmp_path / "earlier.json"
+    earlier.write_text(json.dumps({"stages_s": {"sample@test": 50, "evaluate": 70}}))
+    out = tmp_path / "times.json"
+    r = runner.invoke(app, ["stage-times", str(log), "--json", str(out), "--reused", str(earlier),
+                            "--reused", "evaluate"])
+    assert r.exit_code == 0, r.output
+    t = json.loads(out.read_text())
+    assert t["stages_s"] == {"prepare": 30, "sample@test": 270, "train": 600} and t["total_s"] == 900
+    assert t["exit"] == 0 and t["reused"]["stages_s"] == {"evaluate": 70} and t["total_with_reused_s"] == 970
+    log.write_text("100 Running stage 'prepare':\n")  # killed: no EXIT line
+    r = runner.invoke(app, ["stage-times", str(log)])
+    assert r.exit_code == 2 and "has not finished" in r.output
+
+
+def test_fetch_names_the_models_it_can_fetch(tmp_path):
+    r = runner.invoke(app, ["fetch", "llama-9000", str(tmp_path)])
+    assert r.exit_code == 2 and "qwen2.5-coder-1.5b-instruct" in r.output
+    (tmp_path / "config.json").write_text("{}")
+    r = runner.invoke(app, ["fetch", "qwen2.5-coder-1.5b-instruct", str(tmp_path)])
+    assert r.exit_code == 0 and "exists" in r.output  # an existing folder is never fetched again
+
+
+def test_plots_template_inlines_each_library_and_keeps_dvcs_placeholders(tmp_path):
+    import io as _io
+    import tarfile
+
+    from ud.tools import plots
+
+    def pack(spec, folder):  # an npm tarball holding one script that tries to close its own tag
+        tgz = folder / f"{spec.split('@')[0]}.tgz"
+        with tarfile.open(tgz, "w:gz") as tar:
+            body = f"var lib='{spec}';'</script>'".encode()
+            info = tarfile.TarInfo(plots.PACKAGES[spec])
+            info.size = len(body)
+            tar.addfile(info, _io.BytesIO(body))
+        return tgz
+
+    html = plots.offline_template(tmp_path / "plots/offline.html", pack=pack).read_text()
+    assert "{refresh_tag}" in html and "{plot_divs}" in html
+    assert [s in html for s in ("var lib='vega@5'", "var lib='vega-lite@5'", "var lib='vega-embed@6'")] == [True] * 3
+    assert html.count("</script>") == 3 and "<\\/script>" in html

