@@ -59,7 +59,7 @@ def main(p, split: str):
                                            gpus=s.gpus_per_worker, tensor_parallel=p.model.tensor_parallel)}
         else:
             work = {"pool": RayPool(partial(unit_drawer, setting), s.workers,
-                                    s.threads_per_worker, s.gpus_per_worker)}
+                                    s.threads_per_worker, s.gpus_per_worker, engine=engine)}
     else:
         backend, ref = build_backend(p.model, chat=fmt.chat, scoring=scoring)
         if not backend.supports("seeded"):
@@ -67,6 +67,7 @@ def main(p, split: str):
                             "draws that cannot be redone; use a server that honours `seed` (vllm serve does)")
         engine, tok, device = backend.name, backend.tok, str(backend.device)
         work = {"compute": unit_drawer(setting, backend)}
+    numerics = work["pool"].numerics if "pool" in work else backend.numerics()
     spec = definition(replace(setting, revision=ref.revision), engine)
     key = definition_hash(spec)
     prompts = [fmt.prompt(q, tok) for q in qs]
@@ -81,8 +82,8 @@ def main(p, split: str):
         dt = time.perf_counter() - t0
         bar.set_postfix(new_samples_per_s=f"{computed / dt:.1f}" if dt else "-")
 
-    run = draw(qs, prompts, n, paths.SAMPLE_CACHE / split, spec, chunk=s.chunk, block=s.block, per_question=exact,
-               answer_of=lambda q, r: grade(r["text"], q, fmt.tagged, equivalence)[0], adaptive=adaptive,
+    run = draw(qs, prompts, n, paths.SAMPLE_CACHE / split, spec, chunk=s.chunk, block=s.block, numerics=numerics,
+               per_question=exact, answer_of=lambda q, r: grade(r["text"], q, fmt.tagged, equivalence)[0], adaptive=adaptive,
                progress=progress, previous=(paths.samples_file(split), paths.samples_meta(split)), **work)
     bar.close()
     SAMPLES.write(paths.samples_file(split), run.records)
@@ -97,7 +98,8 @@ def main(p, split: str):
         "backend": engine, "workers": s.workers, "versions": io.versions(),
         "prompt": {**p.prompt.model_dump(), "example": prompts[0] if prompts else None},
         "generation": {k: spec["sample"][k] for k in ("temperature", "top_p", "max_new_tokens")}, "seed": p.seed,
-        "definition_hash": key, "cache": str(paths.SAMPLE_CACHE / split / key), "generated_tokens": tokens,
+        "definition_hash": key, "numerics": numerics, "cache": str(paths.SAMPLE_CACHE / split / key),
+        "generated_tokens": tokens,
     }
     io.write_json(paths.samples_meta(split), meta)
     # what this run did (machine, cache hits, seconds) is not part of the result: timings/sample@<split>.json

@@ -158,14 +158,17 @@ def test_claims_draw_through_the_unit_cache_and_resume(tmp_path):
     docs = [DOC, dict(DOC, id="d2")]
     fake = FakeBackend(docs, 4)
     prompts = [claims.prompt(d) for d in docs]
-    first = draw(docs, prompts, 4, tmp_path, {"claims": 1}, chunk=1, block=4, compute=claims.unit_drawer(fake, 0))
+    first = draw(docs, prompts, 4, tmp_path, {"claims": 1}, chunk=1, block=4, numerics={},
+                 compute=claims.unit_drawer(fake, 0))
     assert first.units_computed == 2 and [(r["qid"], r["k"]) for r in first.records][:2] == [("d1", 0), ("d1", 1)]
     next(tmp_path.glob("*/c00001-b000.jsonl")).unlink()  # d2's unit lost, as in a killed run
     fake.served.clear()
-    again = draw(docs, prompts, 4, tmp_path, {"claims": 1}, chunk=1, block=4, compute=claims.unit_drawer(fake, 0))
+    again = draw(docs, prompts, 4, tmp_path, {"claims": 1}, chunk=1, block=4, numerics={},
+                 compute=claims.unit_drawer(fake, 0))
     assert again.records == first.records and (again.units_cached, again.units_computed) == (1, 1)
     assert sorted(fake.served) == [0, 1, 2, 3]  # only d2's samples were drawn again
-    other = draw(docs, prompts, 4, tmp_path, {"claims": 2}, chunk=1, block=4, compute=claims.unit_drawer(fake, 0))
+    other = draw(docs, prompts, 4, tmp_path, {"claims": 2}, chunk=1, block=4, numerics={},
+                 compute=claims.unit_drawer(fake, 0))
     assert other.units_cached == 0  # another definition never reads this one's units
 
 

@@ -12,7 +12,10 @@ from ud.data.prompts import Format
 from ud.engines.base import SampleRequest, stable_seed
 from ud.engines.hf import HFBackend
 from ud.sampling.estimators import draw_unit, exact_record, option_trie
-from ud.sampling.units import AdaptiveStop, ChunkStore, run_units, wilson
+from ud import io
+from ud.errors import DataError
+from ud.records import SAMPLES
+from ud.sampling.units import AdaptiveStop, ChunkStore, import_previous, run_units, wilson
 
 
 def _counts(gens, q, fmt):
@@ -222,3 +225,41 @@ def test_vllm_adapters_without_vllm(tiny, questions):
     assert (g.text, g.n_tokens, g.logprob_sum, g.logprob_mean, g.finish) == (" 4", 2, -3.0, -1.5, "stop")
     assert to_generation(SimpleNamespace(text="x", token_ids=[5], cumulative_logprob=None,
                                          finish_reason="length"), 0).finish == "length"
+
+
+def test_a_resume_with_other_numerics_is_refused_and_a_previous_file_of_them_not_imported(tmp_path, capsys):
+    """Units computed with 2 CPU threads are never completed with 4: the store refuses, naming both settings; a
+    previous final file drawn with other numerics is not imported (that run draws every unit itself)."""
+    two, four = {"engine": "hf", "device": "cpu", "threads": 2}, {"engine": "hf", "device": "cpu", "threads": 4}
+    def compute(qs, ks):  # whole sample records: the previous file is read as the sample stage's output
+        return [{"qid": q["id"], "k": k, "seed": k, "text": "x", "n_tokens": 1, "logprob_sum": -1.0,
+                 "logprob_mean": -1.0, "finish": "stop"} for q in qs for k in ks]
+
+    first = run_units(QS, PROMPTS, 6, 2, 3, ChunkStore(tmp_path / "c", {}, two), compute).records
+    ChunkStore(tmp_path / "c", {}, two)  # the same numerics: a resume
+    with pytest.raises(DataError, match=r"computed with \{.*'threads': 2\}, this run computes with \{.*'threads': 4"):
+        ChunkStore(tmp_path / "c", {}, four)
+    ChunkStore(tmp_path / "empty", {}, two)
+    ChunkStore(tmp_path / "empty", {}, four)  # no units yet: nothing to mix
+    records, meta = tmp_path / "s.jsonl", tmp_path / "s.meta.json"
+    SAMPLES.write(records, first)
+    io.write_json(meta, {"definition_hash": "k", "adaptive": None, "n": 6, "numerics": two})
+    assert import_previous(ChunkStore(tmp_path / "i4", {}, four), records, meta, "k", QS, PROMPTS, 2, 3, False) == 0
+    assert "not imported" in capsys.readouterr().out
+    assert import_previous(ChunkStore(tmp_path / "i2", {}, two), records, meta, "k", QS, PROMPTS, 2, 3, False) == 6
+
+
+def test_engines_report_the_numerics_a_draw_depends_on(tiny):
+    import torch
+
+    from ud.engines.hf import HFBackend
+    from ud.engines.vllm import apply_reproducible_env, reproducible_env, vllm_numerics
+
+    model, tok = tiny
+    assert HFBackend(model, tok).numerics() == {"engine": "hf", "device": "cpu", "threads": torch.get_num_threads()}
+    assert reproducible_env(gpu=False) == {"VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
+    assert reproducible_env(gpu=True) == {"VLLM_ENABLE_V1_MULTIPROCESSING": "0", "VLLM_BATCH_INVARIANT": "1"}
+    env = {"VLLM_BATCH_INVARIANT": "0"}  # a user's explicit choice wins, and is recorded
+    apply_reproducible_env(gpu=True, environ=env)
+    n = vllm_numerics("cuda (H200)", 2, environ=env)
+    assert (n["in_process"], n["batch_invariant"], n["tensor_parallel"]) == (True, False, 2)

@@ -183,6 +183,11 @@ class Engine(Tokens):
             raise UDError(f"{who} needs {CAPABILITIES[capability]}, which the {self.name} backend does not give: "
                           "use model.backend: hf for it")
 
+    def numerics(self) -> dict:
+        """The engine settings that change the numbers a draw computes (threads on a CPU, the GPU, vLLM's
+        scheduling): a resumed draw must compute its missing units the way the cached ones were computed."""
+        return {"engine": self.name}
+
     def score_continuations(self, prompts, continuations):
         self.require("logits", who="score_continuations")
 
@@ -194,6 +199,16 @@ class Engine(Tokens):
 
     def hidden_states(self, sequences, layer):
         self.require("hidden_states", who="hidden_states")
+
+
+def torch_numerics(engine: str, device) -> dict:
+    """numerics() of an engine that runs torch in this process: on a CPU the thread count decides the reduction
+    order of every matrix product (UD_THREADS, sample.threads_per_worker), on a GPU the device model does."""
+    import torch
+
+    if str(device).startswith("cuda"):
+        return {"engine": engine, "device": torch.cuda.get_device_name(torch.device(device))}
+    return {"engine": engine, "device": "cpu", "threads": torch.get_num_threads()}
 
 
 def cut_after_all(generations: list[Generation], strings: list[str]) -> None:

@@ -29,7 +29,7 @@ from transformers import (
     TopPLogitsWarper,
 )
 
-from ud.engines.base import Engine, Generation, GreedyRequest, SampleRequest
+from ud.engines.base import Engine, Generation, GreedyRequest, SampleRequest, torch_numerics
 from ud.engines.kv import batch_cache, prefill, with_cache
 from ud.engines.trie import TokenTrie
 from ud.errors import UDError
@@ -111,6 +111,9 @@ class HFBackend(Engine):
         self._prefill_memo: tuple | None = None
         self._prefix_memo: tuple | None = None
         self.stats = {"forward_tokens": 0, "generated_tokens": 0}  # for throughput / roofline accounting
+
+    def numerics(self) -> dict:
+        return torch_numerics(self.name, self.device)
 
     # ---- tokenization -------------------------------------------------------------------------------------
     def encode(self, prompts: list[str]) -> dict:

@@ -36,12 +36,16 @@ class OpenAIBackend(Engine):
         super().__init__(tokenizer, chat)
         self.device = f"openai-compatible server at {self.base_url}"
         self._probed: frozenset[str] | None = None
+        self.served_numerics = {"engine": self.name, "model": model}  # the server's own settings are not visible
         self.stats = {"forward_tokens": 0, "generated_tokens": 0}
         # the official client: timeouts, retries with exponential backoff (connection errors, 408/429/5xx), typed
         # errors; servers without authentication accept any key
         self._openai = openai
         self.client = openai.OpenAI(base_url=f"{self.base_url}/v1", api_key=api_key or "none", timeout=timeout,
                                     max_retries=max_retries)
+
+    def numerics(self) -> dict:
+        return dict(self.served_numerics)
 
     # ---- HTTP ---------------------------------------------------------------------------------------------------
     def _create(self, **body) -> dict:

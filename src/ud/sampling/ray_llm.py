@@ -22,7 +22,7 @@ from collections.abc import Iterator
 
 from ud.data.prompts import Format
 from ud.engines.base import Tokens, stable_seed
-from ud.engines.vllm import engine_args, sampling_params, trie_choices
+from ud.engines.vllm import engine_args, reproducible_env, sampling_params, trie_choices, vllm_numerics
 from ud.errors import DataError
 from ud.sampling.estimators import option_trie
 from ud.sampling.ray_pool import start_ray
@@ -74,6 +74,13 @@ class RayDataLLMPool:
         engine = engine_args(dtype, tensor_parallel, max_model_len)  # VLLMBackend's own settings
         env = {"VLLM_CPU_KVCACHE_SPACE": os.environ.get("VLLM_CPU_KVCACHE_SPACE", "1"),
                "OMP_NUM_THREADS": str(threads)}
+        # a replica is an async engine, whose core runs in its own process: batch invariance is what makes its
+        # draws repeat (GPUs only); the environment's own setting wins, as for VLLMBackend
+        invariant = reproducible_env(gpu=bool(gpus)).get("VLLM_BATCH_INVARIANT")
+        if invariant or "VLLM_BATCH_INVARIANT" in os.environ:
+            env["VLLM_BATCH_INVARIANT"] = os.environ.get("VLLM_BATCH_INVARIANT", invariant)
+        self.numerics = vllm_numerics("gpu" if gpus else f"cpu (vLLM, {threads} threads)", tensor_parallel,
+                                      environ={"VLLM_ENABLE_V1_MULTIPROCESSING": "1", **env})
         config = vLLMEngineProcessorConfig(
             model_source=model_dir, engine_kwargs=engine, concurrency=workers, batch_size=batch_size,
             chat_template_stage=False, tokenize_stage=False, detokenize_stage=False,  # ids in, vLLM's text out

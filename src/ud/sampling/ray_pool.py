@@ -38,6 +38,13 @@ class _Worker:
         torch.set_num_threads(threads)
         self.compute = factory()
 
+    def numerics(self, engine: str) -> dict:
+        import torch
+
+        from ud.engines.base import torch_numerics
+
+        return torch_numerics(engine, "cuda" if torch.cuda.is_available() else "cpu")
+
     def run(self, index: int, questions: list[dict], ks: list[int]) -> tuple[int, list[dict], float]:
         t = time.perf_counter()
         records = self.compute(questions, ks)
@@ -49,11 +56,12 @@ class RayPool:
 
     factory() -> compute(questions, ks): called once inside each actor (it loads the model there).
     threads: torch threads per actor (default: this machine's cores // workers, at least 1); each actor reserves
-    that many Ray CPUs, or `gpus` GPUs each when given.
+    that many Ray CPUs, or `gpus` GPUs each when given. `numerics`: what the actors compute with (their device and
+    threads), the same for every actor.
     """
 
     def __init__(self, factory: Callable[[], Callable], workers: int, threads: int | None = None,
-                 gpus: float = 0):
+                 gpus: float = 0, engine: str = "hf"):
         try:
             import ray
         except ImportError as e:
@@ -65,6 +73,11 @@ class RayPool:
         start_ray(ray, workers, self.threads)
         actor = ray.remote(num_cpus=self.threads, num_gpus=gpus)(_Worker)
         self.actors = [actor.remote(factory, self.threads) for _ in range(workers)]
+        seen = ray.get([a.numerics.remote(engine) for a in self.actors])
+        if any(s != seen[0] for s in seen):
+            raise DataError(f"the Ray workers compute with different numerics ({seen}): one draw would mix them; "
+                            "give every worker the same device and threads (sample.threads_per_worker)")
+        self.numerics = seen[0]
 
     def map(self, tasks: list[tuple[list[dict], list[int]]]) -> Iterator[tuple[int, list[dict], float]]:
         from ray.util import ActorPool

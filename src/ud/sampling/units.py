@@ -11,7 +11,9 @@ A unit file is JSON lines plus a last `commit` line holding the sha256 of the li
 a hash of their prompts; a truncated, corrupt, or stale file (questions or prompts changed) is reported and redone.
 
 The cache folder is keyed by a hash of everything that defines a draw except N (model, prompt, estimator, decoding
-settings, seed, chunk and block sizes), so settings never mix.
+settings, seed, chunk and block sizes), so settings never mix. The engine settings that change the numbers without
+changing the draw's meaning (threads on a CPU, the GPU, vLLM's scheduling: Engine.numerics) are kept beside the
+units: a run that would compute with other numerics is refused, so one sample file is never computed two ways.
 
 Adaptive N (off by default): after each block a question stops drawing once its top answer's bin can no longer
 change -- the Wilson interval of the top answer's share maps (through a calibrator, when one is given) into a
@@ -52,12 +54,20 @@ def prompts_hash(prompts: list[str]) -> str:
 class ChunkStore:
     """One file per (chunk, block) unit under `root`, each committed atomically and verified on read."""
 
-    def __init__(self, root: str | os.PathLike, definition: dict):
+    def __init__(self, root: str | os.PathLike, definition: dict, numerics: dict | None = None):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         spec = self.root / "definition.json"
         if not spec.exists():
             io.write_json(spec, definition)
+        self.numerics = numerics or {}
+        held = self.root / "numerics.json"
+        if held.exists() and self.units() and io.read_json(held) != self.numerics:
+            raise DataError(f"{self.root}: its {len(self.units())} units were computed with {io.read_json(held)}, "
+                            f"this run computes with {self.numerics}; one sample file would mix the two. Rerun with "
+                            "the same settings (UD_THREADS or sample.threads_per_worker, the same device, vLLM's "
+                            f"environment), or remove {self.root} to draw them all again this way")
+        io.write_json(held, self.numerics)
         self.redone: list[str] = []  # units found corrupt or stale, recomputed
         self.last_seconds: float | None = None  # compute time recorded in the last unit loaded
         for leftover in self.root.glob("*.tmp*"):  # a unit being written when the last run was killed
@@ -283,6 +293,10 @@ def import_previous(store: ChunkStore, records_path: Path, meta_path: Path, key:
         return 0
     meta = io.read_json(meta_path)
     if meta.get("definition_hash") != key or meta.get("adaptive"):
+        return 0
+    if meta.get("numerics") != store.numerics:  # drawn with other numerics: this run draws every unit itself
+        print(f"sample cache: {records_path} was computed with {meta.get('numerics')}, this run computes with "
+              f"{store.numerics}: not imported")
         return 0
     by_q: dict[str, dict[int, dict]] = {}
     for r in SAMPLES.read(records_path):
