@@ -81,6 +81,26 @@ def test_a_server_backend_never_falls_back_to_local_weights_silently():
         build_backend(off, chat=False, trained="models/ud")
 
 
+def test_a_served_trained_model_takes_evaluate_over_http():
+    """model.served_trained: the server holds the distilled model, so evaluate is no longer named among the local
+    stages; it cannot walk the options x labels trie there (evaluate.constrain must be false)."""
+    from ud.engines.openai import OpenAIBackend
+    from ud.engines.registry import build_backend
+
+    served = dict(model__backend="openai", model__base_url="http://localhost:8000", sample__estimator="free",
+                  model__served_trained="ud")
+    with pytest.raises(ParamError, match="set evaluate.constrain: false"):
+        params.validate(_with(**served))
+    with pytest.raises(ParamError) as e:
+        params.validate(_with(**served, evaluate__constrain=False))
+    assert "greedy_calibration" in str(e.value) and "evaluate" not in str(e.value)
+    p = params.validate(_with(**served, evaluate__constrain=False, model__local_scoring=True))
+    backend, _ = build_backend(p.model, chat=False, trained="models/ud")
+    assert isinstance(backend, OpenAIBackend) and backend.model_name == "ud"
+    scoring, _ = build_backend(p.model, chat=False, scoring=True)
+    assert scoring.name == "hf"
+
+
 def test_every_knob_must_be_in_the_file():
     raw = copy.deepcopy(DEFAULT)
     del raw["train"]["scheduler"]

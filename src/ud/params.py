@@ -39,6 +39,9 @@ class ModelParams(Section):
     base_url: str | None = Field(None, description="backend openai: the server, e.g. http://localhost:8000")
     served_name: str | None = Field(None, description="backend openai: the model name the server knows (null: id)")
     api_key_env: str | None = Field(None, description="backend openai: the environment variable holding the key")
+    served_trained: str | None = Field(None, description="backend openai: the name the server serves the trained "
+                                       "model under (vLLM: --lora-modules NAME=models/ud): evaluate then runs over "
+                                       "HTTP, unconstrained; null: evaluate runs here under local_scoring")
     local_scoring: bool = Field(False, description="backend openai: run what a server cannot (logits, hidden states, "
                                 "decoding constrained to the options, the trained model) through hf on model.id here: "
                                 "the exact/choices estimators, greedy, P(True), P(IK), evaluate; false: refused")
@@ -299,8 +302,13 @@ class Params(Section):
                              "'qa_choices' or 'reasoning'")
         if est == "exact" and self.prompt.reasoning:
             raise ValueError("sample.estimator='exact' scores the answer directly: set prompt.reasoning=false")
+        if self.model.backend == "openai" and self.model.served_trained and self.evaluate.constrain:
+            raise ValueError("model.served_trained: evaluate over HTTP cannot walk the trie of options x labels (a "
+                             "server does not constrain decoding to it): set evaluate.constrain: false")
         if self.model.backend == "openai" and not self.model.local_scoring:
-            local = ["greedy_calibration", "greedy_eval (lexical, P(IK))", "ptrue", "evaluate (the trained model)"]
+            local = ["greedy_calibration", "greedy_eval (lexical, P(IK))", "ptrue"]
+            if not self.model.served_trained:
+                local.append("evaluate (the trained model: or serve it and name it in model.served_trained)")
             if est != "free":
                 local[:0] = [f"sample and semantic (sample.estimator={est!r})"]
             raise ValueError("model.backend='openai': an OpenAI-compatible server gives text and token log-probs, not "

@@ -135,8 +135,9 @@ class OpenAIBackend(Engine):
         return out
 
 
-def from_params(model, chat: bool) -> OpenAIBackend:
-    """The backend for the `model` params section: base_url, api_key_env, and model.id naming the tokenizer."""
+def from_params(model, chat: bool, served_name: str | None = None) -> OpenAIBackend:
+    """The backend for the `model` params section: base_url, api_key_env, and model.id naming the tokenizer;
+    served_name: another model the server holds (the trained one), instead of model.served_name."""
     from transformers import AutoTokenizer
 
     from ud.engines import models
@@ -146,4 +147,4 @@ def from_params(model, chat: bool) -> OpenAIBackend:
     ref = models.ensure_local(models.resolve(model.id))
     tok = AutoTokenizer.from_pretrained(ref.load_from)
     key = os.environ.get(model.api_key_env) if model.api_key_env else None
-    return OpenAIBackend(model.base_url, model.served_name or model.id, tok, chat=chat, api_key=key)
+    return OpenAIBackend(model.base_url, served_name or model.served_name or model.id, tok, chat=chat, api_key=key)

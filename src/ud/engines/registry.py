@@ -53,10 +53,16 @@ def build_backend(model, *, chat: bool | None, trained: str | None = None, scori
     trained: a folder written by the train stage; its LoRA adapter is applied to the base (merged for hf, per
              request for vllm), or, for full fine-tuning, the folder is the model.
     scoring: the caller needs logits or hidden states, which only the hf engine gives.
-    With model.backend openai, the trained model too runs through hf here (model.local_scoring): the server holds
-    the base model, not models/ud."""
+    With model.backend openai, the trained model is asked over HTTP under model.served_trained (the server must serve
+    models/ud under that name), or else runs through hf here (model.local_scoring)."""
     from ud.engines import models
 
+    served = trained is not None and model.backend == "openai" and getattr(model, "served_trained", None)
+    if served and not scoring:
+        from ud.engines.openai import from_params
+
+        return from_params(model, chat, served_name=model.served_trained), \
+            models.ensure_local(models.resolve(model.id))
     engine = engine_for(model, scoring=scoring or (trained is not None and model.backend == "openai"))
     info = models.trained_info(trained) if trained else None
     lora = info is not None and info["method"] == "lora"
