@@ -1,6 +1,8 @@
 """A small OpenAI-compatible HTTP server (the legacy /v1/completions endpoint) that answers with a local model
 through ud's HF backend: what the openai backend's tests talk to, over real HTTP. `logprobs` and `seeds` switch off
-those features, to check that a server without them is reported as such."""
+those features, to check that a server without them is reported as such. `models` maps served names to backends
+(or to functions that load one on first request, as a server loads an adapter once it exists); `asked` counts the
+requests per name."""
 
 from __future__ import annotations
 
@@ -14,8 +16,19 @@ import torch
 from ud.engines.base import SampleRequest
 
 
-def serve(backend, logprobs: bool = True, seeds: bool = True) -> tuple[ThreadingHTTPServer, str]:
+def serve(backend=None, logprobs: bool = True, seeds: bool = True,
+          models: dict | None = None) -> tuple[ThreadingHTTPServer, str]:
     lock = threading.Lock()  # one model, one request at a time
+    loaded: dict = {}
+
+    def model_for(name):
+        if models is None:
+            return backend
+        if name not in models:
+            return None
+        if name not in loaded:
+            loaded[name] = models[name]() if callable(models[name]) else models[name]
+        return loaded[name]
 
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *args):  # quiet
@@ -27,7 +40,12 @@ def serve(backend, logprobs: bool = True, seeds: bool = True) -> tuple[Threading
                 self.send_error(404)
                 return
             with lock:
-                choices = complete(backend, body, logprobs, seeds)
+                served = model_for(body.get("model"))
+                if served is None:
+                    self.send_error(404, f"no model {body.get('model')!r}")
+                    return
+                server.asked[body.get("model")] = server.asked.get(body.get("model"), 0) + 1
+                choices = complete(served, body, logprobs, seeds)
             data = json.dumps({"object": "text_completion", "model": body.get("model"), "choices": choices}).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
@@ -36,6 +54,7 @@ def serve(backend, logprobs: bool = True, seeds: bool = True) -> tuple[Threading
             self.wfile.write(data)
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.asked = {}
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, f"http://127.0.0.1:{server.server_address[1]}"
 

@@ -234,6 +234,54 @@ def test_free_estimator_with_reasoning_end_to_end(tmp_path, tagged_model_dir, to
     assert m["n"] == 4 and m["invalid_rate"] == sum(r["answer_key"] is None for r in recs) / 4
 
 
+def test_dvc_repro_through_an_openai_compatible_server(tmp_path, tagged_model_dir, toy_jsonl):
+    """model.backend openai with the free estimator: every sample (sample@*, semantic's K) is drawn by the server,
+    evaluate asks the server's `ud` (the trained adapter, which the server loads once training wrote it), and the
+    stages that need logits run here under model.local_scoring. The distilled model's answers and labels are what
+    the same adapter gives here (the label readout over HTTP is checked against vLLM's server in test_vllm.py)."""
+    from openai_server import serve
+
+    from ud.data.prompts import Format
+    from ud.engines.hf import HFBackend
+    from ud.method.binning import Binner
+    from ud.method.evaluate import distilled_answers
+    from ud.params import load
+
+    adapter = tmp_path / "proj" / "models" / "ud"  # where make_project's pipeline trains it
+    base, _ = HFBackend.load(tagged_model_dir, chat=True)
+    server, url = serve(models={"tagged": base,
+                                "ud": lambda: HFBackend.load(tagged_model_dir, chat=True, adapter=str(adapter))[0]})
+    try:
+        proj = make_project(tmp_path, tagged_model_dir, toy_jsonl, **{
+            "model.backend": "openai", "model.base_url": url, "model.served_name": "tagged",
+            "model.served_trained": "ud", "model.local_scoring": True, "evaluate.constrain": False,
+            "sample.estimator": "free", "prompt.template": "reasoning", "prompt.answer": "letter",
+            "prompt.reasoning": True, "evaluate.max_new_tokens": 40, "train.max_length": 1024})
+        _run(["dvc", "repro"], proj)
+        _run(["ud", "validate"], proj)
+        asked = dict(server.asked)
+    finally:
+        server.shutdown()
+    for split in ("calibration", "test"):
+        assert json.loads((proj / f"data/samples/{split}.meta.json").read_text())["backend"] == "openai"
+    # every sample of the calibration and test splits (6 each) came over HTTP, and evaluate's generations and label
+    # readouts (4 test questions, 4 shift questions) too
+    assert asked["tagged"] >= (8 + 4 + 2) * 6 and asked["ud"] >= 8
+    for method in ("ud", "teacher", "lexical", "pik", "ptrue", "prompting", "semantic"):
+        assert _metrics(proj, method)["n"] == 4
+    p = load(proj / "params.yaml")
+    here, _ = HFBackend.load(tagged_model_dir, chat=True, adapter=str(adapter))
+    binner = Binner.from_json(json.loads((proj / "models/binner.json").read_text()))
+    qs = _jsonl(proj / "data/splits/test.jsonl")
+    want = distilled_answers(here, Format.from_params(p.prompt, p.annotate.instruction), qs, binner, p.evaluate,
+                             p.normalize.equivalence)
+    got = [r for r in _jsonl(proj / "data/eval/ud.jsonl") if r["set"] == "test"]
+    assert [(r["answer_key"], r["label"]) for r in got] == [(r["answer_key"], r["label"]) for r in want]
+    for a, b in zip(got, want):
+        if b["label_probs"] is not None:
+            assert a["label_probs"] == pytest.approx(b["label_probs"], abs=1e-3)
+
+
 def test_bad_params_stop_before_any_compute(tmp_path, tiny_model_dir, toy_jsonl):
     proj = make_project(tmp_path, tiny_model_dir, toy_jsonl, bins=1)
     r = _run(["dvc", "repro"], proj, check=False)
