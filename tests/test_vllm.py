@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -28,6 +29,7 @@ from ud.errors import UDError  # noqa: E402
 from ud.sampling.estimators import option_trie  # noqa: E402
 
 pytestmark = pytest.mark.vllm
+ROOT = Path(__file__).parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -254,6 +256,81 @@ def test_served_lora_adapter_answers_as_the_merged_model(served, vllm_model_dir,
     assert [g.text for g in base] == [g.text for g in engine.greedy([GreedyRequest(p) for p in prompts],
                                                                        max_new_tokens=6)]
     assert [g.text for g in ud] != [g.text for g in base]
+
+
+@pytest.fixture(scope="module")
+def tagged_vllm_model_dir(tiny_model_dir, tmp_path_factory) -> str:
+    """A Llama vLLM's CPU attention takes (head size 32, 2048 positions for E.1's prompt) taught E.1's tag format
+    with a random letter, as conftest's tagged model is: the free estimator with reasoning has answers to read."""
+    from conftest import QUESTIONS, _saved, _teach
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    from ud.data.prompts import LETTERS
+
+    path = tmp_path_factory.mktemp("tagged-llama-vllm")
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    torch.manual_seed(0)
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                      num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=2048,
+                      eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id,
+                      tie_word_embeddings=True)
+    _saved(LlamaForCausalLM(cfg), tok, path)
+    fmt = Format("reasoning", "letter", reasoning=True)
+
+    def example(rng, tok):
+        q = rng.choice(QUESTIONS)
+        letter = LETTERS[rng.randrange(len(q["choices"]))]
+        return fmt.prompt(q, tok), f"<reasoning>it is {letter}</reasoning> <answer>{letter}</answer>"
+
+    return _saved(*_teach(str(path), example), path)
+
+
+@pytest.mark.slow
+def test_paper_mmlu_cluster_end_to_end_at_toy_scale(tmp_path, tagged_vllm_model_dir, toy_jsonl):
+    """paper-mmlu-cluster as `ud profile` composes it, at toy scale (test_e2e.profile_at_toy_scale: the model, the
+    data, the split sizes, N and K, answer lengths, training steps), then `dvc repro` to the end. What a 2-core CPU
+    cannot honour, and is changed here:
+      - sample.workers 8 -> 2 vLLM replicas on Ray Data, gpus_per_worker 1 -> 0, threads_per_worker 1: no GPU and
+        two cores; sample.block = N, so each split is one Ray Data job (a job starts its engines afresh);
+      - train.accelerate_config fsdp2 -> cpu-2proc (DDP over gloo, 2 processes started by mpirun): FSDP2 shards over
+        GPUs; fsdp2.yaml itself is read by accelerate's own config loader and its launch arguments validated;
+      - model.dtype bfloat16 -> float32: vLLM's CPU build and the tiny model's training in float32.
+    Everything else is the profile's: model.backend vllm (sampling on Ray Data, evaluate and prompting through vLLM,
+    the stages that need logits through hf), the free estimator with E.1 reasoning, full SFT under accelerate,
+    unconstrained evaluate, two shift datasets. Every metrics file is written and `ud validate` passes."""
+    import sys
+
+    import yaml
+    from accelerate.commands.config.config_args import load_config_from_file
+    from test_e2e import METHODS, _jsonl, _metrics, _ran, _run, make_project, profile_at_toy_scale
+
+    from ud.params import render
+
+    fsdp = load_config_from_file(str(ROOT / "configs/accelerate/fsdp2.yaml"))
+    assert fsdp.distributed_type == "FSDP" and fsdp.fsdp_config.get("fsdp_version") == 2
+
+    proj = make_project(tmp_path, tagged_vllm_model_dir, toy_jsonl)
+    p = profile_at_toy_scale(proj, "paper-mmlu-cluster", tagged_vllm_model_dir, toy_jsonl)
+    assert (p["model"]["backend"], p["sample"]["estimator"], p["train"]["method"], p["train"]["launcher"]) == \
+        ("vllm", "free", "full", "accelerate")
+    p["sample"].update(workers=2, gpus_per_worker=0, threads_per_worker=1,
+                       block=p["sample"]["n"])  # one Ray Data job per split: each starts its engines afresh
+    p["train"]["accelerate_config"] = "configs/accelerate/cpu-2proc.yaml"
+    p["model"]["dtype"] = "float32"
+    (proj / "params.yaml").write_text(render(p, "# paper-mmlu-cluster at toy scale on 2 CPU cores"))
+    out = _run(["dvc", "repro"], proj, timeout=2400).stdout
+    assert {"sample@calibration", "train", "evaluate", "metrics"} <= _ran(out)
+    for method in METHODS:
+        assert _metrics(proj, method)["n"] == 4
+    shift = yaml.safe_load((proj / "metrics/shift.json").read_text())
+    assert sorted(shift) == sorted(p["shift"]["datasets"])
+    meta = yaml.safe_load((proj / "data/samples/calibration.meta.json").read_text())
+    assert meta["backend"] == "vllm" and meta["workers"] == 2 and meta["numerics"]["engine"] == "vllm"
+    answers = _jsonl(proj / "data/answers/calibration.jsonl")
+    assert sum(a["invalid"] for a in answers) < 6 * 8  # the tagged model's answers are read
+    trained = yaml.safe_load((proj / "models/ud/ud_model.json").read_text())
+    assert trained["method"] == "full" and trained["processes"] == 2
+    _run([sys.executable, "-m", "ud.cli", "validate"], proj)
 
 
 # Last in the module on purpose: with VLLM_ENABLE_V1_MULTIPROCESSING=0 a second in-process engine tears down the
