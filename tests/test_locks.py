@@ -13,7 +13,8 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).parents[1]
-RUNS = [("dvc.lock", "params.yaml"), ("results/cpu-large/dvc.lock", "results/cpu-large/params.yaml")]
+RUNS = [("dvc.lock", "params.yaml"), ("results/cpu-large/dvc.lock", "results/cpu-large/params.yaml"),
+        ("results/open-arithmetic/dvc.lock", "results/open-arithmetic/params.yaml")]
 
 
 def _value(params: dict, dotted: str):

@@ -228,7 +228,8 @@ def test_vllm_adapters_without_vllm(tiny, questions):
 
 
 def test_a_resume_with_other_numerics_is_refused_and_a_previous_file_of_them_not_imported(tmp_path, capsys):
-    """Units computed with 2 CPU threads are never completed with 4: the store refuses, naming both settings; a
+    """Units computed with 2 CPU threads are never completed with 4: the store refuses to commit one, naming both
+    settings, while reading the cached ones stays allowed (inference-time draws within sample.n compute nothing); a
     previous final file drawn with other numerics is not imported (that run draws every unit itself)."""
     two, four = {"engine": "hf", "device": "cpu", "threads": 2}, {"engine": "hf", "device": "cpu", "threads": 4}
     def compute(qs, ks):  # whole sample records: the previous file is read as the sample stage's output
@@ -236,11 +237,11 @@ def test_a_resume_with_other_numerics_is_refused_and_a_previous_file_of_them_not
                  "logprob_mean": -1.0, "finish": "stop"} for q in qs for k in ks]
 
     first = run_units(QS, PROMPTS, 6, 2, 3, ChunkStore(tmp_path / "c", {}, two), compute).records
-    ChunkStore(tmp_path / "c", {}, two)  # the same numerics: a resume
+    assert run_units(QS, PROMPTS, 6, 2, 3, ChunkStore(tmp_path / "c", {}, four), compute).records == first  # read
     with pytest.raises(DataError, match=r"computed with \{.*'threads': 2\}, this run computes with \{.*'threads': 4"):
-        ChunkStore(tmp_path / "c", {}, four)
-    ChunkStore(tmp_path / "empty", {}, two)
-    ChunkStore(tmp_path / "empty", {}, four)  # no units yet: nothing to mix
+        run_units(QS, PROMPTS, 9, 2, 3, ChunkStore(tmp_path / "c", {}, four), compute)  # a new block: refused
+    assert len(run_units(QS, PROMPTS, 9, 2, 3, ChunkStore(tmp_path / "c", {}, two), compute).records) == 5 * 9
+    run_units(QS, PROMPTS, 3, 2, 3, ChunkStore(tmp_path / "empty", {}, four), compute)  # a fresh folder: any
     records, meta = tmp_path / "s.jsonl", tmp_path / "s.meta.json"
     SAMPLES.write(records, first)
     io.write_json(meta, {"definition_hash": "k", "adaptive": None, "n": 6, "numerics": two})

@@ -62,12 +62,7 @@ class ChunkStore:
             io.write_json(spec, definition)
         self.numerics = numerics or {}
         held = self.root / "numerics.json"
-        if held.exists() and self.units() and io.read_json(held) != self.numerics:
-            raise DataError(f"{self.root}: its {len(self.units())} units were computed with {io.read_json(held)}, "
-                            f"this run computes with {self.numerics}; one sample file would mix the two. Rerun with "
-                            "the same settings (UD_THREADS or sample.threads_per_worker, the same device, vLLM's "
-                            f"environment), or remove {self.root} to draw them all again this way")
-        io.write_json(held, self.numerics)
+        self.held_numerics = io.read_json(held) if held.exists() and self.units() else None
         self.redone: list[str] = []  # units found corrupt or stale, recomputed
         self.last_seconds: float | None = None  # compute time recorded in the last unit loaded
         for leftover in self.root.glob("*.tmp*"):  # a unit being written when the last run was killed
@@ -109,6 +104,16 @@ class ChunkStore:
 
     def commit(self, chunk: int, block: int, records: list[dict], qids: list[str], phash: str,
                seconds: float | None = None) -> None:
+        """Write a unit this run computed. Units that are only read may come from other numerics; a unit computed
+        with other numerics than the held ones is refused, so no file is completed two ways."""
+        if self.held_numerics is None:
+            io.write_json(self.root / "numerics.json", self.numerics)
+            self.held_numerics = self.numerics
+        elif self.held_numerics != self.numerics:
+            raise DataError(f"{self.root}: its {len(self.units())} units were computed with {self.held_numerics}, "
+                            f"this run computes with {self.numerics}; one sample file would mix the two. Rerun with "
+                            "the same settings (UD_THREADS or sample.threads_per_worker, the same device, vLLM's "
+                            f"environment), or remove {self.root} to draw them all again this way")
         body = "\n".join(json.dumps(r, sort_keys=True) for r in records).encode()
         commit = {COMMIT_KEY: {"sha256": hashlib.sha256(body).hexdigest(), "records": len(records), "qids": qids,
                                "prompts": phash, "seconds": seconds}}

@@ -15,6 +15,7 @@ from ud.metrics.report import METHODS, _fmt, summary_markdown
 # name -> (what it is rendered from: a metrics folder or a configs/scale/ spec, the kept run's folder or None)
 BLOCKS = {"default": ("metrics", "results/default"),
           "cpu-large": ("results/cpu-large/metrics", "results/cpu-large"),
+          "open-arithmetic": ("results/open-arithmetic/metrics", "results/open-arithmetic"),
           "scale": ("configs/scale/paper-mmlu.yaml", None)}
 SWEEPS = {"cpu-large-validation": "results/cpu-large/sweeps"}  # name -> the kept rows of `ud ceilings` / `ud sweep`
 DOCS = ("README.md", "docs")
