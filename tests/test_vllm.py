@@ -162,8 +162,8 @@ def test_ray_data_llm_pool_draws_the_backends_samples(engine, vllm_model_dir, qu
 
 @pytest.fixture(scope="module")
 def served(vllm_model_dir, adapter_dir, tmp_path_factory):
-    """vLLM's OpenAI-compatible server (this environment's build, a process of its own) holding the model and, as `ud`, the LoRA
-    adapter; yields its base URL once /v1/models answers, and stops it after the module."""
+    """vLLM's OpenAI-compatible server (this environment's build, a process of its own) holding the model and, as
+    `ud`, the LoRA adapter; yields its base URL once /v1/models answers, and stops it after the module."""
     import socket
     import subprocess
     import sys

@@ -97,7 +97,8 @@ def distill(docs_path: str, out: str, *, model_id: str, n: int, seed: int, max_c
                                  max_new_tokens=max_new_tokens)
     with tqdm(total=len(docs), desc=f"claims sample (N={n})", unit="doc") as bar:
         run = draw(docs, prompts, n, out_dir / "cache", definition, chunk=chunk, block=n,
-                   numerics=backend.numerics(), compute=compute, progress=lambda finished, computed: bar.update(finished))
+                   numerics=backend.numerics(), compute=compute,
+                   progress=lambda finished, computed: bar.update(finished))
     records = run.records
     samples_path = out_dir / "samples.jsonl"
     io.write_jsonl(samples_path, records)

@@ -2,8 +2,8 @@
 comes from its files, so the text cannot go stale (tests/test_report.py checks every block against them).
 
 A kept run is a metrics folder plus the folder holding its machine facts (timings.json: seconds per answer, kept by
-`ud timings --keep`; stage_times.json: wall time per stage, `ud stage-times` of a scripts/timed_repro.sh log). Rerunning the pipeline
-rewrites neither, so a rerun on another machine leaves every block as it is."""
+`ud timings --keep`; stage_times.json: wall time per stage, `ud stage-times` of a scripts/timed_repro.sh log).
+Rerunning the pipeline rewrites neither, so a rerun on another machine leaves every block as it is."""
 
 from __future__ import annotations
 
