@@ -9,9 +9,9 @@ The questions are drawn at random (seeded) from the validation split, so prompt 
 the stage meets (MMLU's run from ~40 to ~800 tokens: the first questions of one subject do not), and a batch size
 chosen here is chosen on validation.
 
-Both paths run what the stages run: `ud.method.evaluate.distilled_answers` with the distilled model's prompt, the
-trie of (option x label) completions and the label readout (the evaluate stage), and
-`ud.baselines.greedy.answer_questions` (the greedy_eval stage, without P(IK)'s hidden states). The distilled model is the base model with a LoRA adapter
+Both paths run what the stages run: `ud.method.evaluate.distilled_answers` with the distilled model's prompt, the trie
+of (option x label) completions and the label readout (the evaluate stage), and `ud.baselines.greedy.answer_questions`
+(the greedy_eval stage, without P(IK)'s hidden states). The distilled model is the base model with a LoRA adapter
 merged in, so its cost is the base model's: the base weights are timed (models/ud when --adapter is given).
 Prints seconds per answer of each, their ratio (median of --repeats), and the forward passes per answer.
 """
