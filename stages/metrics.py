@@ -1,6 +1,7 @@
 """Stage metrics: every method's answer records -> its metrics. Writes metrics/<method>.json (the scored split,
 param `scored`: test, or validation while choosing knobs; its `split` field says which),
-metrics/shift.json (each domain-shift dataset), the reliability plots, metrics/summary.md and reliability.png.
+metrics/shift.json (each domain-shift dataset, the teacher's own included: stages/teacher_shift.py), the reliability
+plots, metrics/summary.md and reliability.png.
 
 One binning rule for every method (paper §4.3): models/binner.json, the bins the distilled model was taught
 (annotate.binning), bins the teacher's calibrated probability and every baseline's continuous score, so AUROC,
@@ -41,7 +42,7 @@ def main(p):
     ud_binner = Binner.from_json(io.read_json(paths.BINNER))
     binners = {"ud": ud_binner, "teacher": ud_binner, "prompting": Binner.fixed(5, DEFAULT_LABELS_5),
                "continuous": ud_binner, "semantic_k": p.baselines.semantic.default_k}
-    records = {"teacher": teacher.records(p.scored)}
+    records = {"teacher": teacher.records(p.scored) + teacher.shift_records()}
     records.update({m: ANSWERS.read(paths.eval_file(m)) for m in report.METHODS if m != "teacher"})
     shift, shift_rows = {}, []
     for method in report.METHODS:

@@ -80,7 +80,7 @@ def _metrics(proj: Path, method: str) -> dict:
 ALL_STAGES = {"prepare", "sample@calibration", "sample@validation", "sample@test", "normalize@calibration",
               "normalize@validation", "normalize@test", "calibrate",
               "annotate", "train", "evaluate", "prompting", "greedy_calibration", "greedy_eval", "lexical", "pik",
-              "ptrue", "semantic", "baselines", "metrics"}
+              "ptrue", "semantic", "teacher_shift", "baselines", "metrics"}
 METHODS = ("ud", "teacher", "prompting", "lexical", "ptrue", "pik", "semantic")
 
 
@@ -164,9 +164,17 @@ def test_choices_pipeline_reruns_only_what_changed(tmp_path, tiny_model_dir, toy
     assert set(_metrics(proj, "semantic")["by_k"]) == {"2", "4"}
     _check_metrics_against_records(proj)
     shift = json.loads((proj / "metrics/shift.json").read_text())
-    assert list(shift) == ["openbookqa"] and set(shift["openbookqa"]) == {"ud", "lexical", "pik", "ptrue", "semantic"}
+    assert list(shift) == ["openbookqa"] and set(shift["openbookqa"]) == {"ud", "teacher", "lexical", "pik", "ptrue",
+                                                                          "semantic"}
     assert all(m["n"] == 4 for m in shift["openbookqa"].values())
-    assert set(shift["openbookqa"]["ud"]["paired"]) <= {"lexical", "pik", "ptrue", "semantic"}
+    assert set(shift["openbookqa"]["ud"]["paired"]) <= {"teacher", "lexical", "pik", "ptrue", "semantic"}
+    # the teacher under shift: the sample stage's estimator (N=6 choices) on the shift questions, normalized alike
+    shift_sets = _jsonl(proj / "data/answers/shift/openbookqa.jsonl")
+    assert [a["n"] for a in shift_sets] == [6] * 4
+    assert all(sum(c["count"] for c in a["classes"]) + a["invalid"] == 6 for a in shift_sets)
+    top_right = sum(bool(a["classes"]) and a["classes"][0]["correct"] for a in shift_sets) / 4
+    assert shift["openbookqa"]["teacher"]["accuracy"] == top_right
+    assert shift["openbookqa"]["teacher"]["cost"]["samples_per_answer"] == 6
     summary = (proj / "metrics/summary.md").read_text()
     assert "P(IK) probe" in summary and "semantic clustering, K=2" in summary and "| openbookqa |" in summary
     samples = _jsonl(proj / "data/samples/calibration.jsonl.gz")
@@ -201,8 +209,8 @@ def test_choices_pipeline_reruns_only_what_changed(tmp_path, tiny_model_dir, toy
     assert _ran(out) == {"annotate", "train", "evaluate", "metrics"}
 
     out = _run(["dvc", "exp", "run", "-S", "n=3"], proj).stdout
-    assert _ran(out) == {"normalize@calibration", "normalize@validation", "normalize@test", "calibrate", "annotate",
-                         "train", "evaluate", "metrics"}
+    assert _ran(out) == {"normalize@calibration", "normalize@validation", "normalize@test", "teacher_shift",
+                         "calibrate", "annotate", "train", "evaluate", "metrics"}
     assert all(a["n"] == 3 for a in _jsonl(proj / "data/answers/test.jsonl"))
 
     r = _run(["dvc", "exp", "run", "-S", "n=7"], proj, check=False)  # more than drawn: clear error, no compute
