@@ -11,8 +11,9 @@ chosen here is chosen on validation.
 
 Both paths run what the stages run: `ud.method.evaluate.distilled_answers` with the distilled model's prompt, the trie
 of (option x label) completions and the label readout (the evaluate stage), and `ud.baselines.greedy.answer_questions`
-(the greedy_eval stage, without P(IK)'s hidden states). The distilled model is the base model with a LoRA adapter
-merged in, so its cost is the base model's: the base weights are timed (models/ud when --adapter is given).
+(the greedy_eval stage, without P(IK)'s hidden states). Each runs the weights its stage loads: the greedy answer the
+base model's, the distilled model the base with models/ud's LoRA adapter merged in (--adapter; without it, the base
+weights stand in for it: same shapes, same cost).
 Prints seconds per answer of each, their ratio (median of --repeats), and the forward passes per answer.
 """
 
@@ -34,10 +35,10 @@ from ud.params import EvaluateParams
 
 PROFILES = {  # what the profiles' evaluate and greedy stages run
     "default": {"model": "smollm2-135m-instruct", "dtype": "float32", "dataset": "arc_easy", "split": "validation",
-                "format": Format("qa"), "binner": Binner.fixed(5, DEFAULT_LABELS_5), "greedy_tokens": 32},
+                "format": Format("qa"), "binner": Binner.fixed(5, DEFAULT_LABELS_5), "greedy_tokens": 64, "greedy_batch": 16},
     "cpu-large": {"model": "qwen2.5-coder-1.5b-instruct", "dtype": "bfloat16", "dataset": "mmlu", "split": "validation",
                   "format": Format("qa_choices", "letter"), "binner": Binner.fixed(10),
-                  "greedy_tokens": 8},
+                  "greedy_tokens": 8, "greedy_batch": 4},
 }
 
 
@@ -53,19 +54,23 @@ def main() -> None:
     ap.add_argument("--questions", type=int, default=32, help="drawn at random from the validation split")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--batch-sizes", default="16", help="evaluate batch sizes to time, comma-separated")
-    ap.add_argument("--greedy-batch-size", type=int, default=16)
+    ap.add_argument("--greedy-batch-size", type=int, default=None, help="default: the profile's greedy stages'")
     ap.add_argument("--adapter", default=None, help="a trained models/ud folder to merge (same cost as the base)")
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
     cfg = PROFILES[args.profile]
-    model, tok, _ = models.load(cfg["model"], dtype=cfg["dtype"], adapter=args.adapter)
+    args.greedy_batch_size = args.greedy_batch_size or cfg["greedy_batch"]
     fmt, binner = cfg["format"], cfg["binner"]
+    model, tok, _ = models.load(cfg["model"], dtype=cfg["dtype"])
     backend = HFBackend(model, tok, chat=fmt.chat)
+    distilled_model = models.load(cfg["model"], dtype=cfg["dtype"], adapter=args.adapter)[0] if args.adapter else model
+    distilled_backend = HFBackend(distilled_model, tok, chat=fmt.chat)
     pool = sources.load_questions("olmo", cfg["dataset"], cfg["split"])
     qs = random.Random(args.seed).sample(pool, min(args.questions, len(pool)))
     n = len(qs)
     passes: dict[str, int] = {}
-    hook = model.register_forward_hook(lambda *a: passes.__setitem__("n", passes.get("n", 0) + 1))
+    count = lambda *a: passes.__setitem__("n", passes.get("n", 0) + 1)  # noqa: E731
+    hooks = [m.register_forward_hook(count) for m in {id(model): model, id(distilled_model): distilled_model}.values()]
 
     def greedy():
         backend.forget_caches()
@@ -73,9 +78,9 @@ def main() -> None:
                                 batch_size=args.greedy_batch_size, desc="greedy")
 
     def distilled(batch_size):
-        backend.forget_caches()
+        distilled_backend.forget_caches()
         settings = EvaluateParams(constrain=True, max_new_tokens=64, batch_size=batch_size, label_rule="expected")
-        return distilled_answers(backend, fmt, qs, binner, settings, desc=f"ud (batch {batch_size})")
+        return distilled_answers(distilled_backend, fmt, qs, binner, settings, desc=f"ud (batch {batch_size})")
 
     batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
     greedy_t, ud_t = [], {b: [] for b in batch_sizes}
@@ -90,7 +95,8 @@ def main() -> None:
             t, preds = timed(lambda b=b: distilled(b))
             ud_t[b].append(t / n)
             ud_passes = passes["n"]
-    hook.remove()
+    for hook in hooks:
+        hook.remove()
     g = statistics.median(greedy_t)
     extra = sum(p["extra_forward_passes"] for p in preds) / n
     lengths = sorted(len(backend.prompt_ids(fmt.prompt(q, tok, ud=True, labels=binner.labels))) for q in qs)

@@ -13,7 +13,6 @@ import shutil
 from tqdm import tqdm
 
 from ud import io, paths, stage
-from ud.baselines import teacher
 from ud.data.prompts import Format
 from ud.engines.registry import build_backend, sampling_scores
 from ud.method.answer_sets import answer_sets, by_question
@@ -25,7 +24,7 @@ from ud.sampling.units import definition
 
 def main(p):
     shift_sets = paths.eval_sets(p.scored)[1:]
-    out = teacher.SHIFT_ANSWERS
+    out = paths.SHIFT_ANSWERS_DIR
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)

@@ -74,7 +74,10 @@ def prefill(model, input_ids: torch.Tensor, attention_mask: torch.Tensor | None 
     if attention_mask is not None:
         kwargs = {"attention_mask": attention_mask, "position_ids": (attention_mask.cumsum(-1) - 1).clamp(min=0)}
     cache = DynamicCache()
-    out = model(input_ids=input_ids, use_cache=True, logits_to_keep=1, **with_cache(model, cache), **kwargs)
+    # the last position as an index, not logits_to_keep=1: the int slices a strided view, on which a batched
+    # lm_head falls back to bmm and copies the whole vocab x hidden weight per row (seconds per prefill on CPU)
+    last = torch.tensor([input_ids.shape[1] - 1], device=input_ids.device)
+    out = model(input_ids=input_ids, use_cache=True, logits_to_keep=last, **with_cache(model, cache), **kwargs)
     return [(layer.keys, layer.values) for layer in cache.layers], out.logits[:, -1].float()
 
 

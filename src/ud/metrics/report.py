@@ -58,11 +58,14 @@ def summary_markdown(metrics: list[dict], shift: dict[str, dict] | None = None, 
             lines.append(f"| {registry.title(name)} | {d['delta']:+.3f} | {_fmt(d['ci'])} | {d['n']} |")
     ud, sem = by_method.get("ud"), by_method.get("semantic")
     if ud and sem and ud["cost"].get("generated_tokens_per_answer"):
-        ratio_t = (sem["cost"].get("generated_tokens_per_answer") or 0) / ud["cost"]["generated_tokens_per_answer"]
-        ratio_s = (f"{seconds['semantic'] / seconds['ud']:.1f}x wall seconds, "
-                   if seconds.get("semantic") and seconds.get("ud") else "")
-        lines.append(f"\nCost per answer, semantic clustering (K={sem.get('k')}) / distilled model: "
-                     f"{ratio_s}{ratio_t:.1f}x generated tokens.")
+        sem_tokens = sem["cost"].get("generated_tokens_per_answer") or 0
+        parts = [f"{seconds['semantic'] / seconds['ud']:.1f}x wall seconds"] \
+            if seconds.get("semantic") and seconds.get("ud") else []
+        # under exact, clustering reads one prefill and generates nothing: no token ratio to give
+        parts += [f"{sem_tokens / ud['cost']['generated_tokens_per_answer']:.1f}x generated tokens"] if sem_tokens else []
+        if parts:
+            lines.append(f"\nCost per answer, semantic clustering (K={sem.get('k')}) / distilled model: "
+                         f"{', '.join(parts)}.")
     if shift:
         lines += ["", "Domain shift (trained on the calibration dataset, tested on another):", "",
                   "| tested on | method | n | auroc | auroc ci | accuracy | ece | invalid rate |",
