@@ -13,6 +13,7 @@ import shutil
 from tqdm import tqdm
 
 from ud import io, paths, stage
+from ud.baselines import teacher
 from ud.data.prompts import Format
 from ud.engines.registry import build_backend, sampling_scores
 from ud.method.answer_sets import answer_sets, by_question
@@ -24,7 +25,7 @@ from ud.sampling.units import definition
 
 def main(p):
     shift_sets = paths.eval_sets(p.scored)[1:]
-    out = paths.SHIFT_ANSWERS_DIR
+    out = teacher.SHIFT_ANSWERS
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)

@@ -16,9 +16,6 @@ SHIFT_DIR = SPLITS_DIR / "shift"  # one file per domain-shift dataset: <name>.js
 SAMPLES_DIR = Path("data/samples")
 SAMPLE_CACHE = Path("data/cache/samples")  # git-ignored, not a DVC output: `dvc repro` never deletes it
 ANSWERS_DIR = Path("data/answers")
-# the teacher_shift stage's answer sets: <set>.jsonl per domain-shift dataset, and sets.json, what each set's draws
-# cost ({set: {estimator, n, questions, generated_tokens}}; {} when no shift set is scored)
-SHIFT_ANSWERS_DIR = ANSWERS_DIR / "shift"
 SFT_FILE = Path("data/sft/train.jsonl")
 EVAL_DIR = Path("data/eval")  # every method's answer records: <method>.jsonl
 GREEDY_DIR = Path("data/greedy")

@@ -11,6 +11,10 @@ from ud.method.binning import Binner
 from ud.method.calibrate import Calibrator
 from ud.records import ANSWER_SETS
 
+# the teacher_shift stage's output: <set>.jsonl (answer sets) per domain-shift dataset, and sets.json, what each
+# set's draws cost ({set: {estimator, n, questions, generated_tokens}}, {} when no shift set is scored)
+SHIFT_ANSWERS = paths.ANSWERS_DIR / "shift"
+
 
 def score(answer_sets: list[dict], calibrator: Calibrator, binner, cost: dict) -> list[dict]:
     """The common answer record per question: its top answer, the bin of its calibrated frequency (raw: the
@@ -50,7 +54,7 @@ def records(split: str) -> list[dict]:
     return _scored(ANSWER_SETS.read(paths.answers_file(split)), io.read_json(paths.samples_meta(split)), split)
 
 
-def shift_records(folder: Path = paths.SHIFT_ANSWERS_DIR) -> list[dict]:
+def shift_records(folder: Path = SHIFT_ANSWERS) -> list[dict]:
     """The teacher's answer records on every domain-shift dataset the teacher_shift stage drew (none: [])."""
     sets = io.read_json(folder / "sets.json")
     return [r for name, draws in sets.items() for r in _scored(ANSWER_SETS.read(folder / f"{name}.jsonl"), draws,
