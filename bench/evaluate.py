@@ -35,7 +35,8 @@ from ud.params import EvaluateParams
 
 PROFILES = {  # what the profiles' evaluate and greedy stages run
     "default": {"model": "smollm2-135m-instruct", "dtype": "float32", "dataset": "arc_easy", "split": "validation",
-                "format": Format("qa"), "binner": Binner.fixed(5, DEFAULT_LABELS_5), "greedy_tokens": 64, "greedy_batch": 16},
+                "format": Format("qa"), "binner": Binner.fixed(5, DEFAULT_LABELS_5), "greedy_tokens": 64,
+                "greedy_batch": 16},
     "cpu-large": {"model": "qwen2.5-coder-1.5b-instruct", "dtype": "bfloat16", "dataset": "mmlu", "split": "validation",
                   "format": Format("qa_choices", "letter"), "binner": Binner.fixed(10),
                   "greedy_tokens": 8, "greedy_batch": 4},

@@ -62,7 +62,8 @@ def summary_markdown(metrics: list[dict], shift: dict[str, dict] | None = None, 
         parts = [f"{seconds['semantic'] / seconds['ud']:.1f}x wall seconds"] \
             if seconds.get("semantic") and seconds.get("ud") else []
         # under exact, clustering reads one prefill and generates nothing: no token ratio to give
-        parts += [f"{sem_tokens / ud['cost']['generated_tokens_per_answer']:.1f}x generated tokens"] if sem_tokens else []
+        if sem_tokens:
+            parts.append(f"{sem_tokens / ud['cost']['generated_tokens_per_answer']:.1f}x generated tokens")
         if parts:
             lines.append(f"\nCost per answer, semantic clustering (K={sem.get('k')}) / distilled model: "
                          f"{', '.join(parts)}.")
