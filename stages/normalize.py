@@ -4,8 +4,8 @@ Usage: python stages/normalize.py {calibration|test}"""
 import sys
 
 from ud import io, paths, stage
-from ud.method.answer_sets import answer_sets, by_question
-from ud.records import ANSWER_SETS, SAMPLES
+from ud.method.answer_sets import answer_sets
+from ud.records import ANSWER_SETS, SAMPLES, by_question
 
 
 def main(p, split: str):

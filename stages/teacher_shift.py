@@ -16,11 +16,10 @@ from ud import io, paths, stage
 from ud.baselines import teacher
 from ud.data.prompts import Format
 from ud.engines.registry import build_backend, sampling_scores
-from ud.method.answer_sets import answer_sets, by_question
+from ud.method.answer_sets import answer_sets
 from ud.records import ANSWER_SETS
-from ud.sampling.draws import draw
-from ud.sampling.estimators import DrawSetting, unit_drawer
-from ud.sampling.units import definition
+from ud.sampling import draws
+from ud.sampling.estimators import DrawSetting
 
 
 def main(p):
@@ -39,17 +38,14 @@ def main(p):
         setting = DrawSetting(p.model, p.prompt, s, p.seed, ref.revision)
         for name, qs in shift_sets:
             with tqdm(total=len(qs), desc=f"teacher {name} ({s.estimator}, N={n})", unit="q") as bar:
-                run = draw(qs, [fmt.prompt(q, backend.tok) for q in qs], n, paths.SAMPLE_CACHE / name,
-                           definition(setting, backend.name, adaptive=False), chunk=s.chunk, block=s.block,
-                           numerics=backend.numerics(), compute=unit_drawer(setting, backend), per_question=exact,
-                           progress=lambda finished, computed: bar.update(finished))
-            drawn = [r for r in run.records if exact or r["k"] < n]  # units are whole blocks: keep the first n
-            sets = answer_sets(qs, by_question(drawn), estimator=s.estimator, n=n, adaptive=False,
+                drawn, _ = draws.samples(backend, fmt, qs, n, paths.SAMPLE_CACHE / name, setting, raw=True,
+                                         progress=lambda finished, computed: bar.update(finished))
+            sets = answer_sets(qs, drawn, estimator=s.estimator, n=n, adaptive=False,
                                require_tags=p.prompt.template == "reasoning", normalize=p.normalize,
                                model_id=p.model.id, dtype=p.model.dtype, seed=p.seed, source=f"teacher@{name}")
             ANSWER_SETS.write(out / f"{name}.jsonl", sets)
-            drawn_sets[name] = {"estimator": s.estimator, "n": n, "questions": len(qs),
-                                "generated_tokens": 0 if exact else sum(r["n_tokens"] for r in drawn)}
+            tokens = 0 if exact else sum(r["n_tokens"] for rs in drawn.values() for r in rs)
+            drawn_sets[name] = {"estimator": s.estimator, "n": n, "questions": len(qs), "generated_tokens": tokens}
             top = sum(bool(a["classes"]) and a["classes"][0]["correct"] for a in sets) / len(sets)
             print(f"teacher {name}: {len(qs)} questions, top-answer accuracy {top:.3f}")
     io.write_json(out / "sets.json", drawn_sets)

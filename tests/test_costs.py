@@ -37,6 +37,10 @@ class Counting(HFBackend):
         self.calls["label_passes"] += len(prompts)
         return super().continuation_logprobs(prompts, continuations)
 
+    def _readout_pass(self, kvs, masks, paths):  # a label readout's pass off the decoded path
+        self.calls["label_passes"] += len({id(kv) for kv in kvs})
+        return super()._readout_pass(kvs, masks, paths)
+
     def next_token_logits(self, sequences, prefix=None):
         self.calls["next_token"] += len(sequences)
         return super().next_token_logits(sequences, prefix)
@@ -61,10 +65,11 @@ def test_the_distilled_models_and_prompting_costs_are_what_they_ran(tiny, questi
     model, tok = tiny
     qs = questions[:4]
     b = Counting(model, tok)
-    binner = Binner.fixed(5)
+    binner = Binner.fixed(4, ["very low", "quite low", "quite high", "very high"])  # two label paths choose again
     ud = distilled_answers(b, Format("qa"), qs, binner, EvaluateParams(max_new_tokens=40, batch_size=2))
     assert b.calls["sampled"] == _per_answer(ud, "samples") == len(qs)  # one generation per answer
-    assert b.calls["label_passes"] == _per_answer(ud, "extra_forward_passes") == len(qs)  # the label readout
+    # the label readout: a pass only where a label's path chooses off the decoded one
+    assert b.calls["label_passes"] == _per_answer(ud, "extra_forward_passes") == len(qs)
     assert sum(r["generated_tokens"] for r in ud) == b.stats["generated_tokens"]
     b = Counting(model, tok)
     asked = prompted_answers(b, Format("qa"), qs, binner.labels, PromptingParams(max_new_tokens=20, batch_size=2))

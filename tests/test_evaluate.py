@@ -81,26 +81,26 @@ def test_jsonl_roundtrip_atomic_and_reproducible_gzip(tmp_path):
     assert gzip.decompress(first).decode().count("\n") == 2
 
 
-def test_label_distribution_is_read_from_the_prompt_kv_and_matches_a_full_pass(tiny, questions):
-    """At the confidence position each label is scored (with what closes it); the distribution equals the one a full
-    forward pass of prompt + answer + label gives, and the expected confidence follows from it."""
+def test_label_scoring_pass_is_read_from_the_prompt_kv_and_matches_a_full_pass(tiny, questions):
+    """The scoring pass (unconstrained decoding's readout): at the confidence position each label is scored with
+    what closes it, and the distribution equals the one a full forward pass of prompt + answer + label gives."""
     import math
 
-    import torch
+    from ud.method.evaluate import label_distribution, label_start
 
     model, tok = tiny
-    binner = Binner.fixed(5)
+    labels = Binner.fixed(5).labels
     fmt = Format("qa")
     b = HFBackend(model, tok)
-    preds = distilled_answers(b, fmt, questions[:3], binner, EvaluateParams(max_new_tokens=40, batch_size=2))
-    for p, q in zip(preds, questions):
-        prompt_ids = tok(fmt.prompt(q, ud=True, labels=binner.labels))["input_ids"]
-        from ud.method.evaluate import label_start
-
-        path = b.encode_continuation(fmt.completion(q, p["answer_key"], label=p["label"]))  # what it generated
-        answer = path[: label_start(b, fmt, path)]
+    qs = questions[:3]
+    prompts = [fmt.prompt(q, tok, ud=True, labels=labels) for q in qs]
+    gens = b.walk_tries(prompts, [option_trie(b, fmt, q, labels)[0] for q in qs], 40)
+    dists = label_distribution(b, fmt, prompts, gens, labels)
+    for q, g, dist in zip(qs, gens, dists):
+        prompt_ids = tok(fmt.prompt(q, ud=True, labels=labels))["input_ids"]
+        answer = g.token_ids[: label_start(b, fmt, g.token_ids)]
         lps = []
-        for lab in binner.labels:
+        for lab in labels:
             tail = tok(f" {lab}", add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
             ids = prompt_ids + answer + tail
             with torch.no_grad():
@@ -108,11 +108,46 @@ def test_label_distribution_is_read_from_the_prompt_kv_and_matches_a_full_pass(t
             start = len(prompt_ids) + len(answer)
             lps.append(sum(float(lsm[start - 1 + j, t]) for j, t in enumerate(tail)))
         z = sum(math.exp(v) for v in lps)
-        assert p["label_probs"] == pytest.approx([math.exp(v) / z for v in lps], abs=1e-5)
+        assert dist == pytest.approx([math.exp(v) / z for v in lps], abs=1e-5)
+
+
+@pytest.mark.parametrize("labels", [None, ["very low", "quite low", "quite high", "very high"]])
+def test_the_label_distribution_is_the_constrained_decoders_and_costs_a_pass_only_off_the_decoded_path(
+        tiny, questions, labels):
+    """Word labels share a first token (" very" low / high): each label's probability is the product, over its
+    path's choices, of the chosen token's probability renormalized over what the trie allowed -- as full forward
+    passes of prompt + answer + label give it. A pass beyond the decoding's own is spent only where a label's path
+    chooses again off the decoded one."""
+    import math
+
+    model, tok = tiny
+    binner = Binner.fixed(5) if labels is None else Binner.fixed(len(labels), labels)
+    fmt = Format("qa")
+    b = HFBackend(model, tok)
+    qs = questions[:6]
+    preds = distilled_answers(b, fmt, qs, binner, EvaluateParams(max_new_tokens=40, batch_size=3))
+    firsts = [b.encode_continuation(" " + lab)[0] for lab in binner.labels]
+    for p, q in zip(preds, qs):
+        trie, keys = option_trie(b, fmt, q, binner.labels)
+        prompt_ids = tok(fmt.prompt(q, ud=True, labels=binner.labels))["input_ids"]
+        want = []
+        for j in range(len(binner.labels)):
+            path = trie.sequences[keys.index((p["answer_key"], j))]
+            with torch.no_grad():
+                lsm = torch.log_softmax(model(torch.tensor([prompt_ids + path])).logits[0].float(), dim=-1)
+            lp = 0.0
+            for i, (t, allowed) in enumerate(trie.steps(keys.index((p["answer_key"], j)))):
+                if len(allowed) > 1 and fmt.confidence_marker.lower() in b.decode(path[:i]).lower():
+                    lp += float(torch.log_softmax(lsm[len(prompt_ids) + i - 1, allowed], 0)[allowed.index(t)])
+            want.append(math.exp(lp))
+        assert p["label_probs"] == pytest.approx(want, abs=1e-4)
+        assert sum(p["label_probs"]) == pytest.approx(1.0)
+        stated = b.encode_continuation(" " + p["label"])[0]  # a first token shared with another label off it: a pass
+        assert p["extra_forward_passes"] == int(any(firsts.count(f) > 1 for f in firsts if f != stated))
         assert p["raw"] == pytest.approx(sum(w * m for w, m in zip(p["label_probs"], binner.midpoints)))
         assert p["bin_expected"] == int(binner.index([p["raw"]])[0]) and p["bin"] == p["bin_argmax"]
-    expected = distilled_answers(b, fmt, questions[:3], binner,
-                                 EvaluateParams(max_new_tokens=40, batch_size=2, label_rule="expected"))
+    expected = distilled_answers(b, fmt, qs, binner,
+                                 EvaluateParams(max_new_tokens=40, batch_size=3, label_rule="expected"))
     assert [p["bin"] for p in expected] == [p["bin_expected"] for p in preds]
     assert [p["label"] for p in expected] == [binner.labels[p["bin_expected"]] for p in preds]
 
@@ -198,6 +233,22 @@ def test_walking_the_trie_spends_a_pass_only_where_the_model_chooses(tiny, quest
     longest = max(len(g.token_ids) for g in fast)
     most_choices = max(len(g.branches) for g in fast)
     assert len(calls) <= 1 + most_choices + 1 < longest  # prefill, one pass per choice, the tail's scoring
+    calls.clear()
+    hook = model.register_forward_hook(lambda *a: calls.append(1))
+    try:
+        bare = b.walk_tries(prompts, tries, 64, forced_logprobs=False)
+    finally:
+        hook.remove()
+    for f, r in zip(bare, fast):  # without forced log-probs: the same decoding, the choices' log-probs only
+        assert f.token_ids == r.token_ids and [p for p, _ in f.branches] == [p for p, _ in r.branches]
+        for (_, got), (_, ref_choice) in zip(f.branches, r.branches):
+            assert got == pytest.approx(ref_choice, abs=1e-4)
+        chosen = {pos for pos, _ in r.branches}
+        for j, (lp, ref_lp) in enumerate(zip(f.token_logprobs, r.token_logprobs)):
+            if j in chosen or j == 0:
+                assert lp == pytest.approx(ref_lp, abs=1e-4)
+        assert any(lp != lp for lp in f.token_logprobs)  # forced tokens: NaN, never a made-up number
+    assert len(calls) <= 1 + most_choices  # no pass for the last forced tail
 
 
 def test_the_label_distribution_comes_from_the_decodings_own_choice(tiny, questions):

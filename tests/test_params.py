@@ -62,12 +62,13 @@ def test_a_server_backend_never_falls_back_to_local_weights_silently():
     with pytest.raises(ParamError) as e:
         params.validate(_with(model__backend="openai", model__base_url="http://localhost:8000"))
     msg = str(e.value)
-    for stage in ("sample and semantic (sample.estimator='choices')", "greedy_calibration", "ptrue", "evaluate"):
+    for stage in ("sample, semantic and teacher_shift (sample.estimator='choices')", "greedy_calibration", "ptrue",
+                  "evaluate"):
         assert stage in msg
     assert "model.local_scoring: true" in msg
     with pytest.raises(ParamError) as e:  # free sampling goes to the server: only the stages after it are named
         params.validate(_with(model__backend="openai", sample__estimator="free"))
-    assert "sample and semantic" not in str(e.value) and "greedy_calibration" in str(e.value)
+    assert "sample, semantic" not in str(e.value) and "greedy_calibration" in str(e.value)
     p = params.validate(_with(model__backend="openai", model__local_scoring=True))
     assert engine_for(p.model, scoring=True) == "hf" and engine_for(p.model, scoring=False) == "openai"
     assert sampling_scores(p.model, "choices") and sampling_scores(p.model, "exact")

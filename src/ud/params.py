@@ -310,7 +310,7 @@ class Params(Section):
             if not self.model.served_trained:
                 local.append("evaluate (the trained model: or serve it and name it in model.served_trained)")
             if est != "free":
-                local[:0] = [f"sample and semantic (sample.estimator={est!r})"]
+                local[:0] = [f"sample, semantic and teacher_shift (sample.estimator={est!r})"]
             raise ValueError("model.backend='openai': an OpenAI-compatible server gives text and token log-probs, not "
                              "logits, hidden states, decoding constrained to the options or the trained model, which "
                              f"these stages need: {', '.join(local)}. Set model.local_scoring: true to run them "

@@ -15,6 +15,7 @@ later -- and what is written is exactly the dict the code built (same bytes, sam
 from __future__ import annotations
 
 import os
+from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any, Generic, TypeVar
 
@@ -108,6 +109,14 @@ class AnswerRecord(TypedDict):
 
 
 T = TypeVar("T")
+
+
+def by_question(samples: list[Sample]) -> dict[str, list[Sample]]:
+    """Sample records grouped by question id, in their order."""
+    out: dict[str, list[Sample]] = defaultdict(list)
+    for rec in samples:
+        out[rec["qid"]].append(rec)
+    return out
 
 
 class Artifact(Generic[T]):

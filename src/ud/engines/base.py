@@ -17,6 +17,7 @@ An engine declares what it can do in `capabilities` (CAPABILITIES names them); a
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -56,6 +57,22 @@ class SampleRequest:
     prompt: str
     seeds: list[int]
     trie: TokenTrie | None = None  # restrict continuations to the trie's paths (the `choices` estimator)
+    # Only for a greedy walk of the trie (sample(greedy=True), one seed), where an engine offers it (hf):
+    # readout: at the first choice point where readout(tokens so far) holds, the constrained decoder's probability
+    #   of every trie path below that point (Generation.readout), e.g. every confidence label after the answer;
+    # forced_logprobs=False: tokens the trie forces get no log-prob (NaN), so no logits are computed for them.
+    readout: Callable[[list[int]], bool] | None = None
+    forced_logprobs: bool = True
+
+
+@dataclass
+class Readout:
+    """The constrained decoder's distribution below one choice point of a trie walk: for every trie path below it,
+    the product over its choice points of the chosen token's probability renormalized over the tokens the trie
+    allowed there (tokens the trie forces have probability 1 under the constraint)."""
+    position: int  # in the generation's token_ids: where the paths part
+    paths: dict[tuple[int, ...], float]  # path from `position` to its end token -> log-probability
+    passes: int  # forward passes the readout needed beyond the decoding's own (paths the decoding did not take)
 
 
 @dataclass
@@ -78,6 +95,7 @@ class Generation:
     # a greedy walk of a trie: at each point where the trie allowed several tokens, (position in token_ids,
     # {allowed token: raw-model log p}) -- the choice the decoding made, and what it chose among
     branches: list[tuple[int, dict[int, float]]] = field(default_factory=list)
+    readout: Readout | None = None  # SampleRequest.readout's distribution (None: not asked, or not offered)
 
 
 @runtime_checkable

@@ -29,7 +29,7 @@ from transformers import (
     TopPLogitsWarper,
 )
 
-from ud.engines.base import Engine, Generation, GreedyRequest, SampleRequest, torch_numerics
+from ud.engines.base import Engine, Generation, GreedyRequest, Readout, SampleRequest, torch_numerics
 from ud.engines.kv import batch_cache, prefill, with_cache
 from ud.engines.trie import TokenTrie
 from ud.errors import UDError
@@ -243,35 +243,48 @@ class HFBackend(Engine):
         return self._prefill_memo[1:]
 
     @torch.no_grad()
-    def walk_tries(self, prompts: list[str], tries: list[TokenTrie], max_new_tokens: int = 64) -> list[Generation]:
+    def walk_tries(self, prompts: list[str], tries: list[TokenTrie], max_new_tokens: int = 64,
+                   readouts: list | None = None, forced_logprobs: bool = True) -> list[Generation]:
         """Greedy decoding of each prompt through its trie, spending a forward pass only where the trie branches:
         a run of tokens the trie forces (the text between two choices, a label's tail once its first token decides
         it) is appended in the same pass as the choice before it. The result equals token-by-token greedy decoding
-        up to float rounding; each generation's `branches` holds what every choice chose among."""
+        up to float rounding; each generation's `branches` holds what every choice chose among.
+
+        readouts: per row, None or a predicate on the tokens so far: at the first choice point where it holds, the
+        generation's `readout` gets the constrained decoder's probability of every path below that point (paths the
+        decoding took come from its own logits; the others from one small batched pass per further choice level,
+        run from the walk's KV cache). forced_logprobs=False: forced tokens get no log-prob (NaN), so logits are
+        computed only at each chunk's last position and a last forced tail is never run."""
         kv, last_logits, prompt_mask = self._prefill(prompts)
         n = len(prompts)
+        readouts = readouts or [None] * n
         steps = min(max_new_tokens, max(len(seq) for t in tries for seq in t.sequences))
         cache = batch_cache(kv, torch.arange(n, device=self.device), steps)
+        alive = list(range(n))  # batch position -> row: finished rows leave the batch
         mask = prompt_mask.clone()
-        logits = last_logits  # per row: the logits after its last fed token
+        logits = last_logits  # per batch position: the logits after its row's last fed token
         eos = self.tok.eos_token_id
         tokens: list[list[int]] = [[] for _ in range(n)]
         logprobs: list[list[float]] = [[] for _ in range(n)]
         branches: list[list] = [[] for _ in range(n)]
+        nodes: dict[int, tuple] = {}  # row -> (position, the row's mask then): where its readout starts
+        kept: dict[int, tuple] = {}  # row -> its (keys, values) per layer, kept when it leaves the batch
         done = [False] * n
-        while not all(done):
-            chunks: list[list[int]] = []
+        while True:
+            chunks: list[list[int]] = []  # per batch position
             raw = torch.log_softmax(logits, dim=-1)
-            for r in range(n):
+            for b, r in enumerate(alive):
                 chunk: list[int] = []
                 while not done[r]:
                     allowed = tries[r].allowed(tokens[r])
                     if chunk and len(allowed) > 1:
                         break  # the next choice needs the logits after this chunk
                     if len(allowed) > 1:
-                        row = raw[r, allowed]
+                        row = raw[b, allowed]
                         branches[r].append((len(tokens[r]), dict(zip(allowed, row.tolist()))))
-                        tok = allowed[int(logits[r, allowed].argmax())]
+                        if readouts[r] is not None and r not in nodes and readouts[r](tokens[r]):
+                            nodes[r] = (len(tokens[r]), mask[b].clone())
+                        tok = allowed[int(logits[b, allowed].argmax())]
                     else:
                         tok = allowed[0]
                     tokens[r].append(tok)
@@ -280,38 +293,140 @@ class HFBackend(Engine):
                         done[r] = True
                 chunks.append(chunk)
             # the first token of each chunk is scored by the current logits, the rest by the chunk's own pass (the
-            # last chunk too: its forced tail, e.g. a label's last tokens, gets its log-probs from one more pass)
-            for r, chunk in enumerate(chunks):
+            # last chunk too, when forced log-probs are wanted: its forced tail gets them from one more pass)
+            for b, chunk in enumerate(chunks):
                 if chunk:
-                    logprobs[r].append(float(raw[r, chunk[0]]))
-            if all(len(c) <= 1 for c in chunks) and all(done):
+                    logprobs[alive[b]].append(float(raw[b, chunk[0]]))
+            # a finished row is fed again only for its forced tail's log-probs; otherwise it leaves the batch
+            finished = [b for b, r in enumerate(alive) if done[r] and (len(chunks[b]) <= 1 or not forced_logprobs)]
+            if len(finished) == len(alive):
                 break
+            if len(finished) >= COMPACT_FRACTION * len(alive):
+                for b in finished:
+                    if alive[b] in nodes:  # its readout runs from its cache after the walk
+                        kept[alive[b]] = [(layer.keys[b: b + 1], layer.values[b: b + 1]) for layer in cache.layers]
+                stay = [b for b in range(len(alive)) if b not in set(finished)]
+                stay_t = torch.tensor(stay, device=self.device)
+                cache.batch_select_indices(stay_t)
+                mask = mask[stay_t]
+                alive, chunks = [alive[b] for b in stay], [chunks[b] for b in stay]
+            else:
+                chunks = [[] if b in set(finished) else c for b, c in enumerate(chunks)]
+            m = len(alive)
             width = max(len(c) for c in chunks)
-            ids = torch.full((n, width), self.tok.pad_token_id, dtype=torch.long, device=self.device)
-            new_mask = torch.zeros((n, width), dtype=mask.dtype, device=self.device)
-            for r, chunk in enumerate(chunks):
-                ids[r, : len(chunk)] = torch.tensor(chunk, device=self.device)
-                new_mask[r, : len(chunk)] = 1
+            ids = torch.full((m, width), self.tok.pad_token_id, dtype=torch.long, device=self.device)
+            new_mask = torch.zeros((m, width), dtype=mask.dtype, device=self.device)
+            for b, chunk in enumerate(chunks):
+                ids[b, : len(chunk)] = torch.tensor(chunk, device=self.device)
+                new_mask[b, : len(chunk)] = 1
             pos = mask.sum(-1, keepdim=True) + (new_mask.cumsum(-1) - 1).clamp(min=0)
             mask = torch.cat([mask, new_mask], dim=1)
+            last = [max(len(c), 1) - 1 for c in chunks]
+            # without forced log-probs, the vocabulary projection runs only where a row's next choice is read
+            keep = sorted(set(last)) if not forced_logprobs else None
             out = self.model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True,
+                             logits_to_keep=torch.tensor(keep, device=self.device) if keep else 0,
                              **with_cache(self.model, cache))
             self.stats["forward_tokens"] += int(new_mask.sum())
-            chunk_raw = torch.log_softmax(out.logits.float(), dim=-1)
-            last = torch.tensor([max(len(c), 1) - 1 for c in chunks], device=self.device)
-            logits = out.logits[torch.arange(n, device=self.device), last].float()
-            for r, chunk in enumerate(chunks):
+            at = [keep.index(j) for j in last] if keep else last
+            logits = out.logits[torch.arange(m, device=self.device), torch.tensor(at, device=self.device)].float()
+            if forced_logprobs:
+                chunk_raw = torch.log_softmax(out.logits.float(), dim=-1)
+            for b, chunk in enumerate(chunks):
                 for j in range(1, len(chunk)):
-                    logprobs[r].append(float(chunk_raw[r, j - 1, chunk[j]]))
+                    logprobs[alive[b]].append(float(chunk_raw[b, j - 1, chunk[j]]) if forced_logprobs
+                                              else float("nan"))
+        for r in range(n):  # a last forced tail that was not run
+            logprobs[r] += [float("nan")] * (len(tokens[r]) - len(logprobs[r]))
+        for b, r in enumerate(alive):
+            if r in nodes and r not in kept:
+                kept[r] = [(layer.keys[b: b + 1], layer.values[b: b + 1]) for layer in cache.layers]
+        found = self._readouts(kept, nodes, tries, tokens, branches) if nodes else {}
         results = []
-        for ids, lps, br, trie in zip(tokens, logprobs, branches, tries):
+        for r, (ids, lps, br, trie) in enumerate(zip(tokens, logprobs, branches, tries)):
             text = self.tok.decode([t for t in ids if t != eos], skip_special_tokens=True)
             total = float(sum(lps))
             self.stats["generated_tokens"] += len(ids)
             finish = "stop" if ids and ids[-1] in (eos, trie.end_token) else "length"
             results.append(Generation(text, len(ids), total, total / len(ids) if ids else 0.0, finish, ids, lps,
-                                      branches=br))
+                                      branches=br, readout=found.get(r)))
         return results
+
+    def _readouts(self, kept: dict[int, list], nodes: dict[int, tuple], tries: list[TokenTrie],
+                  tokens: list[list[int]], branches: list[list]) -> dict[int, Readout]:
+        """The readout below each row's node (walk_tries): every path of the row's trie from that point, with the
+        constrained decoder's log-probability. A path the decoding took reads its choices from the decoding's own
+        branches; a choice off it needs the logits after that path's tokens, computed for all such paths of all rows
+        at once (one pass per choice level) from the row's cache (`kept`) cut back to its node."""
+        seen = {r: {p: d for p, d in branches[r]} for r in nodes}
+        paths: dict[int, dict[tuple[int, ...], float]] = {r: {} for r in nodes}
+        passes = dict.fromkeys(nodes, 0)
+
+        def grow(r: int, path: list[int], lp: float, pending: list):
+            """Follow the trie from `path` (below row r's node) through forced tokens to its end or next choice."""
+            start, _ = nodes[r]
+            while not (path and path[-1] == tries[r].end_token):
+                allowed = tries[r].allowed(tokens[r][:start] + path)
+                if len(allowed) > 1:
+                    here = start + len(path)
+                    if tokens[r][start:here] == path and here in seen[r]:  # the decoding chose here: its own logits
+                        choose(r, path, lp, seen[r][here], pending)
+                    else:
+                        pending.append((r, path, lp))
+                    return
+                path = path + allowed
+            paths[r][tuple(path)] = lp
+
+        def choose(r: int, path: list[int], lp: float, raw: dict[int, float], pending: list):
+            norm = torch.logsumexp(torch.tensor(list(raw.values()), dtype=torch.float64), 0).item()
+            for t, v in raw.items():
+                grow(r, path + [t], lp + v - norm, pending)
+
+        pending: list = []
+        for r, (start, _) in nodes.items():
+            choose(r, [], 0.0, seen[r][start], pending)
+        while pending:
+            rows = [r for r, _, _ in pending]
+            for r in set(rows):
+                passes[r] += 1
+            logits = self._readout_pass([kept[r] for r in rows], [nodes[r][1] for r in rows],
+                                        [p for _, p, _ in pending])
+            raw = torch.log_softmax(logits, dim=-1)
+            level, pending = pending, []
+            for b, (r, path, lp) in enumerate(level):
+                allowed = tries[r].allowed(tokens[r][:nodes[r][0]] + path)
+                choose(r, path, lp, dict(zip(allowed, raw[b, allowed].tolist())), pending)
+        return {r: Readout(nodes[r][0], paths[r], passes[r]) for r in nodes}
+
+    def _readout_pass(self, kvs: list[list], masks: list[torch.Tensor], paths: list[list[int]]) -> torch.Tensor:
+        """(len(paths), vocab) logits after each path, fed after a walk row's cache (`kvs[b]`: (keys, values) per
+        layer, one row) cut back to the row's node: `masks[b]` is the row's mask at its node, so the columns the walk
+        fed after it are masked out."""
+        cols = max(kv[0][0].shape[2] for kv in kvs)
+
+        def stacked(i: int, part: int) -> torch.Tensor:  # layer i's keys or values of every path's row, padded
+            parts = [kv[i][part] for kv in kvs]
+            return torch.cat([torch.nn.functional.pad(x, (0, 0, 0, cols - x.shape[2])) for x in parts])
+
+        layers = [(stacked(i, 0), stacked(i, 1)) for i in range(len(kvs[0]))]
+        pmask = torch.zeros((len(paths), cols), dtype=masks[0].dtype, device=self.device)
+        for b, m in enumerate(masks):
+            pmask[b, : len(m)] = m
+        width = max(len(p) for p in paths)
+        ids = torch.full((len(paths), width), self.tok.pad_token_id, dtype=torch.long, device=self.device)
+        cmask = torch.zeros((len(paths), width), dtype=pmask.dtype, device=self.device)
+        for b, path in enumerate(paths):
+            ids[b, : len(path)] = torch.tensor(path, device=self.device)
+            cmask[b, : len(path)] = 1
+        pos = pmask.sum(-1, keepdim=True) + (cmask.cumsum(-1) - 1).clamp(min=0)
+        cache = batch_cache(layers, torch.arange(len(paths), device=self.device), width)
+        last = [len(p) - 1 for p in paths]
+        keep = sorted(set(last))
+        out = self.model(input_ids=ids, attention_mask=torch.cat([pmask, cmask], 1), position_ids=pos, use_cache=True,
+                         logits_to_keep=torch.tensor(keep, device=self.device), **with_cache(self.model, cache))
+        self.stats["forward_tokens"] += int(cmask.sum())
+        at = torch.tensor([keep.index(j) for j in last], device=self.device)
+        return out.logits[torch.arange(len(paths), device=self.device), at].float()
 
     @torch.no_grad()
     def sample(self, requests: list[SampleRequest], *, temperature: float = 1.0, top_p: float = 1.0,
@@ -324,7 +439,8 @@ class HFBackend(Engine):
             return []
         if greedy and all(r.trie is not None and len(r.seeds) == 1 for r in requests):
             return [[g] for g in self.walk_tries([r.prompt for r in requests], [r.trie for r in requests],
-                                                 max_new_tokens)]
+                                                 max_new_tokens, readouts=[r.readout for r in requests],
+                                                 forced_logprobs=any(r.forced_logprobs for r in requests))]
         kv, last_logits, prompt_mask = self._prefill([r.prompt for r in requests])
         row_req = [i for i, r in enumerate(requests) for _ in r.seeds]
         seeds = [s for r in requests for s in r.seeds]

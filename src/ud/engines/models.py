@@ -172,6 +172,10 @@ def load(model_id: str, device: str | None = None, dtype: str = "float32", adapt
         from peft import PeftModel
 
         model = PeftModel.from_pretrained(model, adapter).merge_and_unload()
+        # peft leaves the merged weights frozen, and on a CPU torch runs a linear over a strided input (generate's
+        # last-position slice) on frozen weights by copying the weight per row: 5x slower for a large vocabulary.
+        # Inference runs under no_grad, so the flag only restores the plain load's kernels.
+        model.requires_grad_(True)
     model.to(device).eval()
     if tok.pad_token_id is None:
         tok.pad_token = tok.eos_token

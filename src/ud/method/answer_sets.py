@@ -7,20 +7,11 @@ answers."""
 
 from __future__ import annotations
 
-from collections import defaultdict
-
 from ud.errors import DataError
 from ud.method.clustering import merger
 from ud.method.normalize import answer_set, answer_set_exact, answer_set_open
 from ud.params import NormalizeParams
 from ud.records import AnswerSet, Question, Sample
-
-
-def by_question(samples: list[Sample]) -> dict[str, list[Sample]]:
-    out: dict[str, list[Sample]] = defaultdict(list)
-    for rec in samples:
-        out[rec["qid"]].append(rec)
-    return out
 
 
 def answer_sets(questions: list[Question], samples: dict[str, list[Sample]], *, estimator: str, n: int,

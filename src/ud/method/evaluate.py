@@ -4,22 +4,26 @@ One greedy generation per question; the answer and the confidence are parsed fro
 decoding walks a trie of (option x confidence label) completions, so every output is valid.
 
 With `constrain`, a forward pass is spent only where the model chooses (Backend.sample's greedy walk of a trie):
-the option, then the label; the text between them and a label's forced tail are appended in one pass.
+the option, then the label; the text between them is appended in one pass, and the tokens the trie forces get no
+logits at all (their log-probs are not used here).
 
-For the distilled model the confidence is also read as a distribution P(label) at the position where the label
-starts (right after the answer and the confidence marker): from the decoding's own logits at that choice when every
-label has its own first token there, or else by scoring each label's tokens from the prompt's KV cache in one
-batched pass. Its expectation over the bins' values is a continuous
-confidence (`raw`), and the decoding rule `label_rule` decides which label the model states:
+For the distilled model the confidence is also read as a distribution P(label) below the point where the labels part
+(right after the answer and the confidence marker): the constrained decoder's probability of each label path
+(Generation.readout). The decoding's own logits give the choices it made; a label whose path chooses again off the
+decoded one (" very" then " low" / " high", when the decoding took " medium") needs the logits after its first token:
+one small batched pass from the walk's KV cache. Unconstrained decoding (or an engine without readouts) scores each
+label's tokens from the prompt's KV cache instead, in one batched pass. Its expectation over the bins' values is a
+continuous confidence (`raw`), and the decoding rule `label_rule` decides which label the model states:
   argmax    the label greedy decoding wrote (the most likely label)
   expected  the label of the bin that expectation falls in
 
 Prediction record (data/eval/<method>.jsonl, the common record of ud.metrics.scores plus the text):
   {qid, text, answer_key, correct, bin, label, confidence, raw, label_probs, bin_argmax, bin_expected,
    samples: 1, generated_tokens, extra_forward_passes}
-extra_forward_passes is 1 where the label distribution needs its own pass (one batched pass over the labels from the
-prompt's KV cache: labels sharing a first token, or unconstrained decoding), 0 where the decoding's own choice among
-the labels gives it (each label its own first token, e.g. numeric labels) and for a plain generation (prompting).
+extra_forward_passes counts the batched passes the label distribution needed beyond the decoding's own: 0 where the
+decoding's choices give it (each label its own first token, e.g. numeric labels; or the decoding took the branch
+the others share), 1 for a pass off the decoded path or the scoring pass of unconstrained decoding, and 0 for a
+plain generation (prompting).
 """
 
 from __future__ import annotations
@@ -66,20 +70,25 @@ def label_distribution(backend: Backend, fmt: Format, prompts: list[str], gens: 
     return out
 
 
-def label_branch(gen: Generation, trie, keys: list, n_labels: int) -> list[float] | None:
-    """P(label) read from the decoding itself: the choice point where the trie paths of the chosen option part by
-    label, when each label has its own token there (the rest of a label is then forced, so its first token's
-    probability, renormalized over the labels, is the label's). None when labels share that token (" very low" /
-    " very high"): a scoring pass is needed."""
-    for pos, allowed in gen.branches:
-        on_path = {j: seq[pos] for seq, (_, j) in zip(trie.sequences, keys)
-                   if j is not None and len(seq) > pos and seq[:pos] == gen.token_ids[:pos]}
-        if len(on_path) == n_labels and set(on_path.values()) == set(allowed) and len(allowed) == n_labels:
-            lps = [allowed[on_path[j]] for j in range(n_labels)]
-            top = max(lps)
-            z = sum(math.exp(v - top) for v in lps)
-            return [math.exp(v - top) / z for v in lps]
-    return None
+def label_readout(gen: Generation, trie, keys: list, n_labels: int) -> tuple[list[float], int] | None:
+    """(P(label), passes) from the decoding's own readout below the confidence marker (Generation.readout): each
+    label's probability under the constrained decoder -- the product, over the choices along its path, of the
+    chosen token's probability renormalized over what the trie allowed there (a label's tokens after its last
+    choice are forced). None where there is no readout (an engine without one) or it misses a label."""
+    ro = gen.readout
+    if ro is None:
+        return None
+    probs: dict[int, float] = {}
+    head = gen.token_ids[: ro.position]
+    for path, lp in ro.paths.items():
+        i = trie.match(head + list(path))
+        if i is None or keys[i][1] is None:
+            return None
+        probs[keys[i][1]] = probs.get(keys[i][1], 0.0) + math.exp(lp)
+    if len(probs) != n_labels:
+        return None
+    z = sum(probs.values())
+    return [probs[j] / z for j in range(n_labels)], ro.passes
 
 
 def distilled_answers(backend: Backend, fmt: Format, questions: list[dict], binner: Binner,
@@ -108,6 +117,11 @@ def _answers(backend: Backend, fmt: Format, questions: list[dict], labels: list[
     constrain = constrain and not fmt.reasoning and all(q.get("choices") for q in questions)
     preds: list[dict | None] = [None] * len(questions)
     all_prompts = [fmt.prompt(q, backend.tok, ud=ud, labels=labels, baseline=baseline) for q in questions]
+    marker = fmt.confidence_marker.lower()
+
+    def at_marker(ids: list[int]) -> bool:  # where the labels part: the first choice after the confidence marker
+        return marker in backend.decode(ids).lower()
+
     bar = tqdm(total=len(questions), desc=desc, unit="q")
     for idx in length_batches(all_prompts, batch_size):
         batch = [questions[i] for i in idx]
@@ -117,17 +131,20 @@ def _answers(backend: Backend, fmt: Format, questions: list[dict], labels: list[
         if baseline:
             gens = backend.greedy([GreedyRequest(p) for p in prompts], max_new_tokens=max_new_tokens,
                                   stop_after=fmt.stop_after())
-        else:  # the shared-prefix decoder, so the label readout reuses its prefill
-            gens = [g[0] for g in backend.sample([SampleRequest(p, [0], t) for p, t in zip(prompts, tries)],
-                                                 greedy=True, max_new_tokens=max_new_tokens,
+        else:  # the shared-prefix decoder (a trie walk when constrained): the label readout reuses its passes
+            requests = [SampleRequest(p, [0], t, readout=at_marker if binner is not None else None,
+                                      forced_logprobs=binner is None) for p, t in zip(prompts, tries)]
+            gens = [g[0] for g in backend.sample(requests, greedy=True, max_new_tokens=max_new_tokens,
                                                  stop_strings=None if constrain else fmt.stop_strings(ud=True))]
         dists: list = [None] * len(gens)
         passes = [0] * len(gens)
         if binner is not None:
-            dists = [label_branch(g, t, k, len(labels)) if t is not None else None
-                     for g, (t, k) in zip(gens, walks)]
+            for j, (g, (t, k)) in enumerate(zip(gens, walks)):
+                read = label_readout(g, t, k, len(labels)) if t is not None else None
+                if read is not None:
+                    dists[j], passes[j] = read
             need = [j for j, d in enumerate(dists) if d is None]
-            if need:  # labels that share a first token (or free decoding): one scoring pass over the labels
+            if need:  # free decoding (or an engine without readouts): one scoring pass over the labels
                 scored = label_distribution(backend, fmt, [prompts[j] for j in need], [gens[j] for j in need], labels)
                 for j, d in zip(need, scored):
                     dists[j], passes[j] = d, 1 if d is not None else 0

@@ -21,7 +21,7 @@ import numpy as np
 
 from ud.data.prompts import Format
 from ud.engines.base import Backend, stable_seed
-from ud.records import Question, Sample
+from ud.records import Question, Sample, by_question
 from ud.sampling.estimators import DrawSetting, draw_unit, unit_drawer
 from ud.sampling.units import (
     AdaptiveStop,
@@ -66,23 +66,25 @@ def from_exact(record: dict, k: int, seed: int) -> list[dict]:
 
 
 def samples(backend: Backend, fmt: Format, questions: list[Question], k: int, cache: Path, setting: DrawSetting,
-            progress=None) -> tuple[dict[str, list[Sample]], float | None]:
+            progress=None, raw: bool = False) -> tuple[dict[str, list[Sample]], float | None]:
     """k samples per question under the run's draw setting, through the unit cache folder `cache`
     (data/cache/samples/<set>). Returns (samples by question id, compute seconds per sample, None when unknown).
-    With the exact estimator `backend` must score (build_backend(..., scoring=True))."""
+    With the exact estimator `backend` must score (build_backend(..., scoring=True)). raw: the records as drawn, for
+    answer sets (exact: each question's one record, not k draws from it; a sampler: its first k)."""
     s = setting.sample
     exact = s.estimator == "exact"
     spec = definition(setting, backend.name, adaptive=False)
     run = draw(questions, [fmt.prompt(q, backend.tok) for q in questions], 1 if exact else k, Path(cache), spec,
                chunk=s.chunk, block=s.block, numerics=backend.numerics(), compute=unit_drawer(setting, backend),
                per_question=exact, progress=progress)
-    if exact:
+    if raw:
+        by_q = by_question([r for r in run.records if exact or r["k"] < k])  # units are whole blocks
+        drawn = len(questions) * (1 if exact else -(-k // s.block) * s.block)
+    elif exact:
         by_q = {r["qid"]: from_exact(r, k, setting.seed) for r in run.records}
         drawn = len(questions) * k
     else:
-        by_q = {}
-        for r in run.records:
-            by_q.setdefault(r["qid"], []).append(r)
+        by_q = by_question(run.records)
         drawn = len(questions) * -(-k // s.block) * s.block  # units are whole blocks
     per_sample = run.compute_seconds / drawn if run.compute_seconds is not None and drawn else None
     return by_q, per_sample

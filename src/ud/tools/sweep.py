@@ -196,8 +196,8 @@ def fit_table(rows: list[dict]) -> str:
 
 def own_first_token(encode, labels: list[str]) -> bool:
     """Whether each label has its own token where the labels' tokenizations (after "Confidence: ") part: then the
-    label distribution is read from the one decode (ud.method.evaluate.label_branch); otherwise evaluate spends a
-    scoring pass on it. encode: text -> token ids, as a continuation."""
+    label distribution is read from the one decode alone (ud.method.evaluate.label_readout); otherwise a label path
+    that chooses again off the decoded one costs a small pass. encode: text -> token ids, as a continuation."""
     seqs = [encode(" " + label) for label in labels]
     pos = 0
     while all(len(s) > pos for s in seqs) and len({s[pos] for s in seqs}) == 1:
