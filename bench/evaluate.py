@@ -58,6 +58,7 @@ def main() -> None:
     ap.add_argument("--greedy-batch-size", type=int, default=None, help="default: the profile's greedy stages'")
     ap.add_argument("--adapter", default=None, help="a trained models/ud folder to merge (same cost as the base)")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--json", default=None, help="also write the measurements to this file")
     args = ap.parse_args()
     cfg = PROFILES[args.profile]
     args.greedy_batch_size = args.greedy_batch_size or cfg["greedy_batch"]
@@ -111,6 +112,21 @@ def main() -> None:
         print(f"  distilled model, batch {b:>3}: {u * 1000:.1f} ms/answer  ratio {u / g:.2f}x greedy")
     print(f"  distilled model: {ud_passes} forward passes for the last batch size; label readout passes per answer "
           f"{extra:.2f}")
+    if args.json:
+        import json
+        import platform
+
+        import torch
+
+        result = {"profile": args.profile, "model": cfg["model"], "dtype": cfg["dtype"], "questions": n,
+                  "split": cfg["split"], "repeats": args.repeats, "threads": torch.get_num_threads(),
+                  "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}",
+                  "greedy_seconds_per_answer": g, "greedy_batch_size": args.greedy_batch_size,
+                  "distilled_seconds_per_answer": {b: statistics.median(ud_t[b]) for b in batch_sizes},
+                  "ratio": {b: statistics.median(ud_t[b]) / g for b in batch_sizes},
+                  "label_readout_passes_per_answer": extra}
+        with open(args.json, "w") as fh:
+            json.dump(result, fh, indent=1)
 
 
 if __name__ == "__main__":

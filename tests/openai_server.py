@@ -1,8 +1,9 @@
 """A small OpenAI-compatible HTTP server (the legacy /v1/completions endpoint) that answers with a local model
 through ud's HF backend: what the openai backend's tests talk to, over real HTTP. `logprobs` and `seeds` switch off
 those features, to check that a server without them is reported as such. `models` maps served names to backends
-(or to functions that load one on first request, as a server loads an adapter once it exists); `asked` counts the
-requests per name."""
+(or to functions that load one on first request, as a server loads an adapter once it exists); `load_lora` (a
+folder -> backend) serves vLLM's runtime LoRA endpoints (/v1/load_lora_adapter, /v1/unload_lora_adapter) with
+vLLM's answers; `asked` counts the requests per name."""
 
 from __future__ import annotations
 
@@ -16,10 +17,11 @@ import torch
 from ud.engines.base import SampleRequest
 
 
-def serve(backend=None, logprobs: bool = True, seeds: bool = True,
-          models: dict | None = None) -> tuple[ThreadingHTTPServer, str]:
+def serve(backend=None, logprobs: bool = True, seeds: bool = True, models: dict | None = None,
+          load_lora=None) -> tuple[ThreadingHTTPServer, str]:
     lock = threading.Lock()  # one model, one request at a time
     loaded: dict = {}
+    models = dict(models) if models is not None else None
 
     def model_for(name):
         if models is None:
@@ -36,7 +38,11 @@ def serve(backend=None, logprobs: bool = True, seeds: bool = True,
 
         def do_POST(self):
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            if self.path != "/v1/completions":
+            if load_lora is not None and self.path in ("/v1/load_lora_adapter", "/v1/unload_lora_adapter"):
+                with lock:
+                    self.lora(body)
+                return
+            if self.path not in ("/v1/completions", "/v1/chat/completions"):
                 self.send_error(404)
                 return
             with lock:
@@ -45,18 +51,56 @@ def serve(backend=None, logprobs: bool = True, seeds: bool = True,
                     self.send_error(404, f"no model {body.get('model')!r}")
                     return
                 server.asked[body.get("model")] = server.asked.get(body.get("model"), 0) + 1
-                choices = complete(served, body, logprobs, seeds)
-            data = json.dumps({"object": "text_completion", "model": body.get("model"), "choices": choices}).encode()
+                if self.path == "/v1/chat/completions":
+                    prompt = served.tok.apply_chat_template(body["messages"], tokenize=False, add_generation_prompt=True)
+                    choices = [as_chat(c) for c in complete(served, dict(body, prompt=prompt), logprobs, seeds)]
+                    kind = "chat.completion"
+                else:
+                    choices, kind = complete(served, body, logprobs, seeds), "text_completion"
+            data = json.dumps({"id": "x", "object": kind, "created": 0, "model": body.get("model"),
+                               "choices": choices}).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
 
+        def lora(self, body):
+            name = body["lora_name"]
+            if self.path == "/v1/unload_lora_adapter":
+                if name not in server.loras:
+                    self.send_error(404, f"The lora adapter '{name}' cannot be found.")
+                    return
+                server.loras.pop(name)
+                models.pop(name, None)
+                loaded.pop(name, None)
+            else:
+                if name in server.loras:
+                    self.send_error(400, f"The lora adapter '{name}' has already been loaded.")
+                    return
+                server.loras[name] = body["lora_path"]
+                models[name] = load_lora(body["lora_path"])
+            data = b"Success"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.loras = {}
     server.asked = {}
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def as_chat(choice: dict) -> dict:
+    """A /v1/completions choice as /v1/chat/completions answers it."""
+    lp = choice["logprobs"]
+    content = [{"token": t, "logprob": v, "bytes": None, "top_logprobs": []}
+               for t, v in zip(lp["tokens"], lp["token_logprobs"])] if lp else None
+    return {"index": choice["index"], "finish_reason": choice["finish_reason"],
+            "message": {"role": "assistant", "content": choice["text"]},
+            "logprobs": {"content": content} if content is not None else None}
 
 
 _UNSEEDED = itertools.count(10**6)  # a server that ignores `seed`: every request draws anew

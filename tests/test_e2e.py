@@ -244,7 +244,8 @@ def test_free_estimator_with_reasoning_end_to_end(tmp_path, tagged_model_dir, to
 
 def test_dvc_repro_through_an_openai_compatible_server(tmp_path, tagged_model_dir, toy_jsonl):
     """model.backend openai with the free estimator: every sample (sample@*, semantic's K) is drawn by the server,
-    evaluate asks the server's `ud` (the trained adapter, which the server loads once training wrote it), and the
+    evaluate asks the server's `ud` (the trained adapter, which evaluate loads into the running server through the
+    runtime LoRA endpoint: model.load_trained), and the
     stages that need logits run here under model.local_scoring. The distilled model's answers and labels are what
     the same adapter gives here (the label readout over HTTP is checked against vLLM's server in test_vllm.py)."""
     from openai_server import serve
@@ -257,17 +258,19 @@ def test_dvc_repro_through_an_openai_compatible_server(tmp_path, tagged_model_di
 
     adapter = tmp_path / "proj" / "models" / "ud"  # where make_project's pipeline trains it
     base, _ = HFBackend.load(tagged_model_dir, chat=True)
-    server, url = serve(models={"tagged": base,
-                                "ud": lambda: HFBackend.load(tagged_model_dir, chat=True, adapter=str(adapter))[0]})
+    server, url = serve(models={"tagged": base},
+                        load_lora=lambda path: HFBackend.load(tagged_model_dir, chat=True, adapter=path)[0])
     try:
         proj = make_project(tmp_path, tagged_model_dir, toy_jsonl, **{
             "model.backend": "openai", "model.base_url": url, "model.served_name": "tagged",
-            "model.served_trained": "ud", "model.local_scoring": True, "evaluate.constrain": False,
+            "model.served_trained": "ud", "model.load_trained": True, "model.local_scoring": True,
+            "evaluate.constrain": False,
             "sample.estimator": "free", "prompt.template": "reasoning", "prompt.answer": "letter",
             "prompt.reasoning": True, "evaluate.max_new_tokens": 40, "train.max_length": 1024})
         _run(["dvc", "repro"], proj)
         _run(["ud", "validate"], proj)
         asked = dict(server.asked)
+        assert server.loras == {"ud": str(adapter.resolve())}
     finally:
         server.shutdown()
     for split in ("calibration", "test"):

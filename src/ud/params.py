@@ -38,10 +38,18 @@ class ModelParams(Section):
         "server at base_url); scoring (exact, P(True), P(IK)) uses hf (with openai: only under model.local_scoring)")
     base_url: str | None = Field(None, description="backend openai: the server, e.g. http://localhost:8000")
     served_name: str | None = Field(None, description="backend openai: the model name the server knows (null: id)")
+    endpoint: Literal["completions", "chat"] = Field(
+        "completions", description="backend openai: completions (/v1/completions: the prompt rendered here) or chat "
+        "(/v1/chat/completions, as hosted APIs offer: the chat messages; chat prompt templates only, no prompt "
+        "log-probs, so evaluate runs here)")
     api_key_env: str | None = Field(None, description="backend openai: the environment variable holding the key")
     served_trained: str | None = Field(None, description="backend openai: the name the server serves the trained "
                                        "model under (vLLM: --lora-modules NAME=models/ud): evaluate then runs over "
                                        "HTTP, unconstrained; null: evaluate runs here under local_scoring")
+    load_trained: bool = Field(False, description="backend openai with served_trained: evaluate first loads the "
+                               "trained LoRA adapter (models/ud) into the running server under that name (vLLM: "
+                               "POST /v1/load_lora_adapter; serve with --enable-lora and "
+                               "VLLM_ALLOW_RUNTIME_LORA_UPDATING=True); false: the server serves it already")
     local_scoring: bool = Field(False, description="backend openai: run what a server cannot (logits, hidden states, "
                                 "decoding constrained to the options, the trained model) through hf on model.id here: "
                                 "the exact/choices estimators, greedy, P(True), P(IK), evaluate; false: refused")
@@ -305,6 +313,16 @@ class Params(Section):
         if self.model.backend == "openai" and self.model.served_trained and self.evaluate.constrain:
             raise ValueError("model.served_trained: evaluate over HTTP cannot walk the trie of options x labels (a "
                              "server does not constrain decoding to it): set evaluate.constrain: false")
+        if self.model.endpoint == "chat" and (self.model.backend != "openai" or template not in ("reasoning", "open")):
+            raise ValueError("model.endpoint chat sends chat messages to an OpenAI-compatible server: it needs "
+                             "model.backend openai and a chat prompt (prompt.template reasoning or open)")
+        if self.model.endpoint == "chat" and self.model.served_trained:
+            raise ValueError("model.served_trained with model.endpoint chat: the distilled model's confidence is read "
+                             "from prompt log-probs, which the chat endpoint does not give; use model.endpoint "
+                             "completions")
+        if self.model.load_trained and not (self.model.backend == "openai" and self.model.served_trained):
+            raise ValueError("model.load_trained loads the trained adapter into an OpenAI-compatible server: it needs "
+                             "model.backend: openai and model.served_trained (the name to serve it under)")
         if self.model.backend == "openai" and not self.model.local_scoring:
             local = ["greedy_calibration", "greedy_eval (lexical, P(IK))", "ptrue"]
             if not self.model.served_trained:

@@ -1,16 +1,21 @@
 """Any OpenAI-compatible server as a backend (`model.backend: openai`, `model.base_url`): `vllm serve`, TGI,
-llama.cpp's server, hosted APIs. Prompts are rendered here (the chat template of the model's tokenizer, which must be
-loadable locally: `model.id` names it) and sent to the `/v1/completions` endpoint as text through the official
-`openai` client (timeouts, retries with backoff, typed errors), so every backend sees the same prompt string.
+llama.cpp's server, hosted APIs, through the official `openai` client (timeouts, retries with backoff, typed errors).
+Prompts are rendered here (the chat template of the model's tokenizer, which must be loadable locally: `model.id`
+names it), so every backend sees the same prompt, and sent to one of two endpoints (`model.endpoint`):
 
-  * sampling: one request per sample with n=1, the sample's own `seed`, temperature and top-p, and `logprobs: 1`
-    for the chosen tokens' log-probs; greedy is temperature 0;
+  * completions (/v1/completions): the rendered prompt string;
+  * chat (/v1/chat/completions, what hosted APIs offer): the chat messages the prompt was rendered from (the
+    server applies its own template); chat prompt templates only (reasoning, open), and no prompt log-probs.
+
+  * sampling: one request per sample with n=1, the sample's own `seed`, temperature and top-p, and the chosen
+    tokens' log-probs; greedy is temperature 0;
   * what a server does not give is reported, never faked: `capabilities` holds "logprobs" when its responses carry
     log-probs and "seeded" when a repeated seeded request repeats its text (asked once, on first use); a sample
-    without log-probs has `logprob_sum` None, so the lexical baseline cannot run on it, and an unseeded server breaks the resumable
-    cache's promise (a redone unit would differ) -- the sample stage refuses it;
-  * `continuation_logprobs` uses `echo` with prompt log-probs where the server has them; logits, hidden states and
-    trie-constrained decoding do not cross HTTP (the stages that need them build an hf backend).
+    without log-probs has `logprob_sum` None, so the lexical baseline cannot run on it, and an unseeded server
+    breaks the resumable cache's promise (a redone unit would differ) -- the sample stage refuses it;
+  * `continuation_logprobs` uses `echo` with prompt log-probs where the server has them (completions only);
+    logits, hidden states and trie-constrained decoding do not cross HTTP (the stages that need them build an hf
+    backend).
 The API key is read from the environment variable `model.api_key_env` (never from params).
 """
 
@@ -22,21 +27,50 @@ from ud.engines.base import Engine, Generation, GreedyRequest, SampleRequest, cu
 from ud.errors import UDError
 
 
+class MessagesOf:
+    """A tokenizer that remembers the chat messages each prompt it renders came from: the chat endpoint sends those
+    messages, while every stage builds its prompts as strings, as for any engine (ud.data.prompts)."""
+
+    def __init__(self, tok):
+        self._tok, self.rendered = tok, {}
+
+    def __getattr__(self, name):
+        return getattr(self._tok, name)
+
+    def __call__(self, *args, **kwargs):
+        return self._tok(*args, **kwargs)
+
+    def __len__(self):
+        return len(self._tok)
+
+    def apply_chat_template(self, messages, *args, **kwargs):
+        out = self._tok.apply_chat_template(messages, *args, **kwargs)
+        if isinstance(out, str):
+            self.rendered[out] = messages
+        return out
+
+
 class OpenAIBackend(Engine):
     name = "openai"
 
     def __init__(self, base_url: str, model: str, tokenizer, chat: bool = False, api_key: str | None = None,
-                 timeout: float = 600.0, max_retries: int = 3):
+                 timeout: float = 600.0, max_retries: int = 3, endpoint: str = "completions"):
         try:
             import openai
         except ImportError as e:
             raise UDError("model.backend='openai' needs the openai client: pip install openai") from e
+        if endpoint not in ("completions", "chat"):
+            raise UDError(f"model.endpoint={endpoint!r}: completions or chat")
         self.base_url = base_url.rstrip("/")
         self.model_name = model
-        super().__init__(tokenizer, chat)
+        self.endpoint = endpoint
+        super().__init__(MessagesOf(tokenizer) if endpoint == "chat" else tokenizer, chat)
+        if endpoint == "chat" and not self.chat:
+            raise UDError("model.endpoint chat sends chat messages: it needs a chat prompt (prompt.template reasoning "
+                          "or open, a tokenizer with a chat template); a plain prompt goes to model.endpoint "
+                          "completions")
         self.device = f"openai-compatible server at {self.base_url}"
         self._probed: frozenset[str] | None = None
-        self.served_numerics = {"engine": self.name, "model": model}  # the server's own settings are not visible
         self.stats = {"forward_tokens": 0, "generated_tokens": 0}
         # the official client: timeouts, retries with exponential backoff (connection errors, 408/429/5xx), typed
         # errors; servers without authentication accept any key
@@ -45,7 +79,9 @@ class OpenAIBackend(Engine):
                                     max_retries=max_retries)
 
     def numerics(self) -> dict:
-        return dict(self.served_numerics)
+        """What a client can see of the numerics: the served model's name (the server's own settings are not
+        visible: a server restarted with other settings under the same name resumes the same cache)."""
+        return {"engine": self.name, "model": self.model_name}
 
     # ---- HTTP ---------------------------------------------------------------------------------------------------
     def _create(self, **body) -> dict:
@@ -57,15 +93,60 @@ class OpenAIBackend(Engine):
         except self._openai.APIConnectionError as e:
             raise UDError(f"{self.base_url}/v1/completions: cannot reach the server ({e.__cause__ or e})") from None
 
+    def load_adapter(self, folder: str) -> None:
+        """Load the LoRA adapter in `folder` (the train stage's models/ud) into the running server under this
+        backend's model name, replacing an adapter loaded under that name before (a retrained model): vLLM's runtime
+        LoRA loading (POST /v1/load_lora_adapter; the server runs with --enable-lora and
+        VLLM_ALLOW_RUNTIME_LORA_UPDATING=True). The path is the server's: it must see this machine's folder."""
+        from pathlib import Path
+
+        from ud.engines import models
+
+        if models.trained_info(folder)["method"] != "lora":
+            raise UDError(f"model.load_trained: {folder} is not a LoRA adapter (train.method: lora); a fully "
+                          "fine-tuned model is served by starting the server on it")
+        body = {"lora_name": self.model_name, "lora_path": str(Path(folder).resolve())}
+        try:
+            self.client.post("/unload_lora_adapter", body={"lora_name": self.model_name}, cast_to=str)
+        except self._openai.APIStatusError:
+            pass  # nothing loaded under that name yet
+        except self._openai.APIConnectionError as e:
+            raise UDError(f"{self.base_url}: cannot reach the server ({e.__cause__ or e})") from None
+        try:
+            self.client.post("/load_lora_adapter", body=body, cast_to=str)
+        except self._openai.APIStatusError as e:
+            raise UDError(f"{self.base_url}/v1/load_lora_adapter: HTTP {e.status_code}: {str(e.message)[:300]} (a "
+                          "vLLM server loads adapters at runtime only with --enable-lora and "
+                          "VLLM_ALLOW_RUNTIME_LORA_UPDATING=True)") from None
+
     def _complete(self, prompt: str, *, max_tokens: int, temperature: float, top_p: float, seed: int | None,
                   stop: list[str] | None) -> dict:
-        body = {"prompt": prompt, "max_tokens": max_tokens, "temperature": temperature, "top_p": top_p, "n": 1,
-                "logprobs": 1}
+        """One completion of `prompt`, as a /v1/completions choice ({text, finish_reason, logprobs: {tokens,
+        token_logprobs}}) whichever endpoint answered."""
+        body = {"max_tokens": max_tokens, "temperature": temperature, "top_p": top_p, "n": 1}
         if seed is not None:
             body["seed"] = seed
         if stop:
             body["stop"] = stop
-        return self._create(**body)["choices"][0]
+        if self.endpoint == "completions":
+            return self._create(prompt=prompt, logprobs=1, **body)["choices"][0]
+        messages = self.tok.rendered.get(prompt)
+        if messages is None:
+            raise UDError("model.endpoint chat: this prompt was not rendered from chat messages by this backend's "
+                          "tokenizer (a plain prompt): use model.endpoint completions")
+        try:
+            choice = self.client.chat.completions.create(model=self.model_name, messages=messages, logprobs=True,
+                                                         **body).model_dump()["choices"][0]
+        except self._openai.APIStatusError as e:
+            raise UDError(f"{self.base_url}/v1/chat/completions: HTTP {e.status_code}: {str(e.message)[:300]}") \
+                from None
+        except self._openai.APIConnectionError as e:
+            raise UDError(f"{self.base_url}/v1/chat/completions: cannot reach the server ({e.__cause__ or e})") \
+                from None
+        content = (choice.get("logprobs") or {}).get("content")
+        return {"text": (choice.get("message") or {}).get("content") or "", "finish_reason": choice.get("finish_reason"),
+                "logprobs": {"tokens": [c["token"] for c in content],
+                             "token_logprobs": [c["logprob"] for c in content]} if content else None}
 
     @property
     def capabilities(self) -> frozenset[str]:
@@ -73,10 +154,12 @@ class OpenAIBackend(Engine):
         responses carry the chosen tokens' log-probs) and "seeded" (a repeated seeded request at temperature 1
         repeats its text)."""
         if self._probed is None:
-            probe = [self._complete("Count: 1, 2,", max_tokens=8, temperature=1.0, top_p=1.0, seed=1234, stop=None)
+            prompt = self.render_user("Count: 1, 2,")
+            probe = [self._complete(prompt, max_tokens=8, temperature=1.0, top_p=1.0, seed=1234, stop=None)
                      for _ in range(2)]
             lp = (probe[0].get("logprobs") or {}).get("token_logprobs")
-            self._probed = frozenset({"sample", "greedy", "continuation_logprobs"}
+            echo = {"continuation_logprobs"} if self.endpoint == "completions" else set()
+            self._probed = frozenset({"sample", "greedy"} | echo
                                      | ({"logprobs"} if lp else set())
                                      | ({"seeded"} if probe[0]["text"] == probe[1]["text"] else set()))
         return self._probed
@@ -120,6 +203,7 @@ class OpenAIBackend(Engine):
 
     def continuation_logprobs(self, prompts: list[str], continuations: list[list[list[int]]]) -> list[list[list[float]]]:
         """Prompt log-probs of prompt + continuation (`echo`, `max_tokens: 0`), where the server gives them."""
+        self.require("continuation_logprobs", who="the label readout (prompt log-probs)")
         out = []
         for prompt, conts in zip(prompts, continuations):
             rows = []
@@ -147,4 +231,5 @@ def from_params(model, chat: bool, served_name: str | None = None) -> OpenAIBack
     ref = models.ensure_local(models.resolve(model.id))
     tok = AutoTokenizer.from_pretrained(ref.load_from)
     key = os.environ.get(model.api_key_env) if model.api_key_env else None
-    return OpenAIBackend(model.base_url, served_name or model.served_name or model.id, tok, chat=chat, api_key=key)
+    return OpenAIBackend(model.base_url, served_name or model.served_name or model.id, tok, chat=chat, api_key=key,
+                         endpoint=model.endpoint)

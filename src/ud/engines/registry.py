@@ -17,7 +17,7 @@ def engine_for(model, *, scoring: bool) -> str:
         raise UDError(f"model.backend={model.backend!r}: expected one of {', '.join(ENGINES)}")
     if not scoring:
         return model.backend
-    if model.backend == "openai" and not getattr(model, "local_scoring", False):
+    if model.backend == "openai" and not model.local_scoring:
         raise UDError("model.backend='openai': this stage needs logits, hidden states or decoding constrained to the "
                       "options, which a server does not give: set model.local_scoring: true to run it through hf "
                       "on model.id here")
@@ -53,16 +53,19 @@ def build_backend(model, *, chat: bool | None, trained: str | None = None, scori
     trained: a folder written by the train stage; its LoRA adapter is applied to the base (merged for hf, per
              request for vllm), or, for full fine-tuning, the folder is the model.
     scoring: the caller needs logits or hidden states, which only the hf engine gives.
-    With model.backend openai, the trained model is asked over HTTP under model.served_trained (the server must serve
-    models/ud under that name), or else runs through hf here (model.local_scoring)."""
+    With model.backend openai, the trained model is asked over HTTP under model.served_trained (the server serves
+    models/ud under that name, or loads it now: model.load_trained), or else runs through hf here
+    (model.local_scoring)."""
     from ud.engines import models
 
-    served = trained is not None and model.backend == "openai" and getattr(model, "served_trained", None)
+    served = trained is not None and model.backend == "openai" and model.served_trained
     if served and not scoring:
         from ud.engines.openai import from_params
 
-        return from_params(model, chat, served_name=model.served_trained), \
-            models.ensure_local(models.resolve(model.id))
+        backend = from_params(model, chat, served_name=model.served_trained)
+        if model.load_trained:
+            backend.load_adapter(trained)
+        return backend, models.ensure_local(models.resolve(model.id))
     engine = engine_for(model, scoring=scoring or (trained is not None and model.backend == "openai"))
     info = models.trained_info(trained) if trained else None
     lora = info is not None and info["method"] == "lora"
