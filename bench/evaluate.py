@@ -13,7 +13,8 @@ Both paths run what the stages run: `ud.method.evaluate.distilled_answers` with 
 of (option x label) completions and the label readout (the evaluate stage), and `ud.baselines.greedy.answer_questions`
 (the greedy_eval stage, without P(IK)'s hidden states). Each runs the weights its stage loads: the greedy answer the
 base model's, the distilled model the base with models/ud's LoRA adapter merged in (--adapter; without it, the base
-weights stand in for it: same shapes, same cost).
+weights stand in for it: same shapes, same passes, except the label readout's small pass, which a question needs
+only when a label path chooses again off the label the model states).
 Prints seconds per answer of each, their ratio (median of --repeats), and the forward passes per answer.
 """
 
