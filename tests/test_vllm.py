@@ -381,7 +381,8 @@ def test_dvc_repro_through_vllm_serve_equals_the_in_process_vllm_backend(tmp_pat
     into the running server (model.load_trained: vLLM's runtime LoRA loading), and its confidence from the label
     readout (echo of prompt log-probs) --, while the stages that need logits run here (model.local_scoring). The
     same project with the in-process vLLM backend and the same seeds gives the same metrics: every number of every
-    metrics file within 1e-3 (float noise between two vLLM engines: log-probs agree to 1e-4), costs left out."""
+    metrics file within 1e-3 (float noise between two vLLM engines: log-probs agree to 1e-4), costs left out. Then
+    `ud export`'s standalone folder, served by vLLM, gives evaluate's answers and labels."""
     import yaml
     from test_e2e import METHODS, _jsonl, _run, make_project
 
@@ -410,6 +411,34 @@ def test_dvc_repro_through_vllm_serve_equals_the_in_process_vllm_backend(tmp_pat
         a = yaml.safe_load((served / f"metrics/{name}.json").read_text())
         b = yaml.safe_load((in_process / f"metrics/{name}.json").read_text())
         assert not _numbers_differ(a, b, 1e-3), (name, _numbers_differ(a, b, 1e-3))
+    _exported_serves_evaluates_answers(in_process)
+
+
+def _exported_serves_evaluates_answers(proj: Path) -> None:
+    """`ud export`'s folder, served by `vllm serve` as a model of its own (no adapter), gives evaluate's answers and
+    labels for the test questions."""
+    import json
+    import sys
+
+    from test_e2e import _jsonl, _run
+    from transformers import AutoTokenizer
+
+    from ud import params
+    from ud.engines.openai import OpenAIBackend
+    from ud.method.binning import Binner
+    from ud.method.evaluate import distilled_answers
+
+    _run([sys.executable, "-m", "ud.cli", "export", "exported"], proj)
+    exported = str(proj / "exported")
+    p = params.load(proj / "params.yaml")
+    fmt = Format.from_params(p.prompt, p.annotate.instruction)
+    binner = Binner.from_json(json.loads((proj / "models/binner.json").read_text()))
+    qs = _jsonl(proj / "data/splits/test.jsonl")
+    with _serve(exported, [], max_model_len=2048) as url:
+        backend = OpenAIBackend(url, exported, AutoTokenizer.from_pretrained(exported), chat=fmt.chat, timeout=120.0)
+        got = distilled_answers(backend, fmt, qs, binner, p.evaluate, p.normalize.equivalence)
+    want = [r for r in _jsonl(proj / "data/eval/ud.jsonl") if r["set"] == "test"]
+    assert [(r["answer_key"], r["label"]) for r in got] == [(r["answer_key"], r["label"]) for r in want]
 
 
 # Last in the module on purpose: with VLLM_ENABLE_V1_MULTIPROCESSING=0 a second in-process engine tears down the
