@@ -47,11 +47,23 @@ def test_rows_score_the_validation_answers_only(tmp_path, monkeypatch):
                                                            rec(3, 1, False)])
     io.write_json(paths.BINNER, Binner.fixed(5).to_json())
     io.write_json(paths.METRICS / "annotate.json", {"per_bin": {"low": 3, "high": 5}})
+    io.write_jsonl(paths.split_file("validation"), [{"id": f"v{i}", "source": "toy", "question": f"q{i}",
+                                                      "choices": ["a", "b"], "answer": 0, "answers": None}
+                                                     for i in range(4)])
     r = sweep.row({"bins": "5"})
+    assert "by_source" not in r  # one source: the row is the whole split
     assert (r["n"], r["ud_auroc"], r["teacher_auroc"], r["sft_labels"]) == (4, 1.0, 0.625, {"low": 3, "high": 5})
     assert r["delta_vs_teacher"] == 0.375 and r["delta_ci"][0] <= 0.375 <= r["delta_ci"][1]
     assert r["knobs"]["bins"] == 5 and r["knobs"]["annotate.teach_answers"] == "all" and "train.lora.layers" in r["knobs"]
     assert "| bins=5 | 4 | 1.000 | - / - | 0.625 | +0.375 [" in sweep.table([r])
+    # a validation split of two sources (`ud mix`) is also scored per source: the teacher ranks source b backwards
+    io.write_jsonl(paths.split_file("validation"), [{"id": f"v{i}", "source": "ab"[i % 2], "question": f"q{i}",
+                                                      "choices": ["a", "b"], "answer": 0, "answers": None}
+                                                     for i in range(4)])
+    r = sweep.row({"bins": "5"})
+    assert r["n"] == 4 and {s: (m["n"], m["ud_auroc"], m["teacher_auroc"], m["delta_vs_teacher"])
+                            for s, m in r["by_source"].items()} == {"a": (2, 1.0, 1.0, 0.0), "b": (2, 1.0, 0.0, 1.0)}
+    assert "| bins=5 | b | 2 | 1.000 | 0.000 | +1.000" in sweep.source_table([r])
     io.write_jsonl(paths.eval_file("ud"), [rec(0, 4, True, "test")])
     with pytest.raises(ParamError, match=r"scores \['test'\], not validation"):
         sweep.row({"bins": "5"})

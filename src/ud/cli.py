@@ -9,6 +9,7 @@
   ud report --readme|--check  README.md's and docs/'s results blocks, rendered from the kept runs
   ud timings [--keep DIR]     seconds per answer of every method, from what the stages measured
   ud sweep -S key=v1,v2 ...   choose knobs on the validation split (DVC experiments); it refuses to score test
+  ud mix OUT -c csqa=200      a jsonl dataset: the params' splits with other datasets' questions added
   ud ceilings                 each binning rule's teacher AUROC on validation and SFT labels, before any training
   ud export OUT               the distilled model as a standalone transformers folder with a model card
   ud claims distill | train | evaluate   multi-claim outputs (Appendix A.2) on a JSONL of documents
@@ -231,6 +232,28 @@ def sweep(setting: list[str] = typer.Option(..., "--set-param", "-S", help="key=
     rows = _call(sweeps.run, setting, Path(out))
     typer.echo(sweeps.table(rows))
     typer.echo(f"rows in {out}; write the chosen values into params.yaml and `dvc repro` to score test once")
+
+
+@app.command()
+def mix(out: str = typer.Argument(..., help="the dataset folder to write (calibration/validation/test.jsonl)"),
+        calibration: list[str] = typer.Option([], "--calibration", "-c",
+                                              help="DATASET[@SPLIT]=N: N calibration questions more (split: train)"),
+        validation: list[str] = typer.Option([], "--validation", "-v",
+                                             help="DATASET[@SPLIT]=N: N validation questions more (split: validation)"),
+        params: str = PARAMS):
+    """The params' splits, as `prepare` draws them, with other datasets' questions added (no shift set, no question
+    text twice), written as a dataset folder for `data.source: jsonl`: calibration from more than one source, or a
+    held-out source scored beside the validation questions. Prints the settings that point a run (or `ud sweep`)
+    at it."""
+    from ud.tools import mix as mixes
+
+    p = _params(params)
+    additions = {"calibration": [_call(mixes.parse, s, "train") for s in calibration],
+                 "validation": [_call(mixes.parse, s, "validation") for s in validation]}
+    splits = _call(mixes.build, p, additions)
+    manifest = mixes.write(Path(out), splits, additions, p)
+    typer.echo(json.dumps(manifest["questions"]))
+    typer.echo("settings: " + " ".join(f"-S {s}" for s in mixes.settings(Path(out), splits, p)))
 
 
 @app.command()

@@ -47,7 +47,7 @@ def grid(settings: list[str]) -> list[dict[str, str]]:
 
 
 TARGETS = ("evaluate", "normalize@validation")  # what a row needs: the distilled model's and the teacher's answers
-KNOBS = ("bins", "incorrect", "n", "calibrate.method", "annotate.binning", "annotate.balance", "annotate.teach_answers",
+KNOBS = ("data.dataset", "prepare.calibration.questions", "bins", "incorrect", "n", "calibrate.method", "annotate.binning", "annotate.balance", "annotate.teach_answers",
          "train.epochs", "train.lr", "train.batch_size", "train.lora.r", "train.lora.layers", "evaluate.label_rule")
 
 
@@ -62,14 +62,27 @@ def knobs(p) -> dict:
     return out
 
 
+def _scored(recs: dict[str, list[dict]], binner) -> dict:
+    """The distilled model's and the teacher's binned AUROC and accuracy, and their paired difference."""
+    from ud.metrics.scores import paired, score_verbal
+
+    m = {name: score_verbal(name, rs, binner)[0] for name, rs in recs.items()}
+    pair = paired(recs, {"ud": binner, "teacher": binner}, "validation", continuous=()).get("teacher") or {}
+    return {"n": m["ud"]["n"], "ud_auroc": m["ud"]["auroc"], "teacher_auroc": m["teacher"]["auroc"],
+            "ud_accuracy": m["ud"]["accuracy"], "teacher_accuracy": m["teacher"]["accuracy"],
+            "delta_vs_teacher": pair.get("delta"), "delta_ci": pair.get("ci"),
+            "ud_auroc_by_label_rule": {rule: m["ud"].get(f"auroc_bin_{rule}") for rule in ("argmax", "expected")}}
+
+
 def row(config: dict[str, str]) -> dict:
     """The distilled model's and the teacher's binned AUROC, accuracy and paired difference on the validation split,
     scored from the answers the experiment wrote (eval/ud.jsonl, the teacher's answer sets) by the metrics stage's
-    functions, so a sweep runs no baseline."""
+    functions, so a sweep runs no baseline. A validation split drawn from several sources (`ud mix`) is also scored
+    per source (`by_source`), since a held-out source measures a shift and the in-domain part compares with rows
+    scored on it alone."""
     from ud import io, paths
     from ud.baselines import teacher
     from ud.method.binning import Binner
-    from ud.metrics.scores import paired, score_verbal
     from ud.params import load
     from ud.records import ANSWERS
 
@@ -78,14 +91,14 @@ def row(config: dict[str, str]) -> dict:
         raise ParamError(f"{paths.eval_file('ud')} scores {sorted(sets)}, not validation: the sweep reads validation "
                          "answers only")
     binner = Binner.from_json(io.read_json(paths.BINNER))
-    m = {name: score_verbal(name, rs, binner)[0] for name, rs in recs.items()}
-    pair = paired(recs, {"ud": binner, "teacher": binner}, "validation", continuous=()).get("teacher") or {}
     annotate = io.read_json(paths.METRICS / "annotate.json")
-    return {"config": config, "knobs": knobs(load()), "n": m["ud"]["n"], "ud_auroc": m["ud"]["auroc"],
-            "teacher_auroc": m["teacher"]["auroc"], "ud_accuracy": m["ud"]["accuracy"],
-            "teacher_accuracy": m["teacher"]["accuracy"],
-            "delta_vs_teacher": pair.get("delta"), "delta_ci": pair.get("ci"), "sft_labels": annotate["per_bin"],
-            "ud_auroc_by_label_rule": {rule: m["ud"].get(f"auroc_bin_{rule}") for rule in ("argmax", "expected")}}
+    out = {"config": config, "knobs": knobs(load()), **_scored(recs, binner), "sft_labels": annotate["per_bin"]}
+    source = {q["id"]: q["source"] for q in paths.questions("validation")}
+    if len(set(source.values())) > 1:
+        out["by_source"] = {s: _scored({name: [r for r in rs if source.get(r["qid"]) == s]
+                                        for name, rs in recs.items()}, binner)
+                            for s in sorted(set(source.values()))}
+    return out
 
 
 def teacher_p(answer_sets: dict[str, dict], calibrator, records: list[dict]) -> list[float]:
@@ -173,6 +186,23 @@ def table(rows: list[dict]) -> str:
         lines.append(f"| {cfg} | {r['n']} | {f(r['ud_auroc'])} | {f(rules.get('argmax'))} / {f(rules.get('expected'))} "
                      f"| {f(r['teacher_auroc'])} | {delta} | {f(r['ud_accuracy'])} | {f(r.get('teacher_accuracy'))} "
                      f"| {labels} |")
+    return "\n".join(lines) + "\n"
+
+
+def source_table(rows: list[dict]) -> str:
+    """The rows whose validation split has several sources (`ud mix`), scored per source."""
+    def f(v):
+        return "-" if v is None else f"{v:.3f}"
+
+    lines = ["| config | source | n | UD auroc | teacher auroc | Δ vs teacher [95% ci] | UD acc | teacher acc |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        cfg = ", ".join(f"{k}={v}" for k, v in r["config"].items())
+        for s, m in (r.get("by_source") or {}).items():
+            ci = f" [{m['delta_ci'][0]:+.3f}, {m['delta_ci'][1]:+.3f}]" if m.get("delta_ci") else ""
+            delta = "-" if m["delta_vs_teacher"] is None else f"{m['delta_vs_teacher']:+.3f}{ci}"
+            lines.append(f"| {cfg} | {s} | {m['n']} | {f(m['ud_auroc'])} | {f(m['teacher_auroc'])} | {delta} "
+                         f"| {f(m['ud_accuracy'])} | {f(m['teacher_accuracy'])} |")
     return "\n".join(lines) + "\n"
 
 
