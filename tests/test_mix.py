@@ -26,7 +26,7 @@ def folders(tmp_path):
     base = dataset_folder(tmp_path / "base", QUESTIONS, {"train": slice(0, 8), "validation": slice(8, 10),
                                                           "test": slice(10, 14)})
     # another source: 3 new questions and one whose text the base's test split has (all 4 drawn): it is skipped
-    other = [{"id": f"other/{i}", "source": "other", "question": f"Which number is {i} more than one?",
+    other = [{"id": f"other/{i}", "source": f"other:part{i}", "question": f"Which number is {i} more than one?",
               "choices": ["a", "b", "c"], "answer": 0, "answers": None} for i in range(3)]
     other.append(dict(QUESTIONS[10], id="other/dup", source="other", question="  " + QUESTIONS[10]["question"].upper()))
     extra = dataset_folder(tmp_path / "other", other, {"train": slice(0, 4), "validation": slice(0, 4)})
@@ -80,4 +80,4 @@ def test_the_folder_reproduces_its_splits_through_prepare(folders, tmp_path, mon
     drawn = make_splits("jsonl", s["data.dataset"], spec, seed=0)
     written = {split: [json.loads(line)["id"] for line in open(out / f"{split}.jsonl")] for split in mix.SPLITS}
     assert {k: sorted(q["id"] for q in v) for k, v in drawn.items()} == {k: sorted(v) for k, v in written.items()}
-    assert {q["source"] for q in drawn["validation"]} == {"toy", "other"}
+    assert {mix.dataset_of(q) for q in drawn["validation"]} == {"toy", "other"}

@@ -47,11 +47,11 @@ def test_rows_score_the_validation_answers_only(tmp_path, monkeypatch):
                                                            rec(3, 1, False)])
     io.write_json(paths.BINNER, Binner.fixed(5).to_json())
     io.write_json(paths.METRICS / "annotate.json", {"per_bin": {"low": 3, "high": 5}})
-    io.write_jsonl(paths.split_file("validation"), [{"id": f"v{i}", "source": "toy", "question": f"q{i}",
+    io.write_jsonl(paths.split_file("validation"), [{"id": f"v{i}", "source": f"toy:part{i}", "question": f"q{i}",
                                                       "choices": ["a", "b"], "answer": 0, "answers": None}
                                                      for i in range(4)])
     r = sweep.row({"bins": "5"})
-    assert "by_source" not in r  # one source: the row is the whole split
+    assert "by_source" not in r  # one dataset (its parts are not sources): the row is the whole split
     assert (r["n"], r["ud_auroc"], r["teacher_auroc"], r["sft_labels"]) == (4, 1.0, 0.625, {"low": 3, "high": 5})
     assert r["delta_vs_teacher"] == 0.375 and r["delta_ci"][0] <= 0.375 <= r["delta_ci"][1]
     assert r["knobs"]["bins"] == 5 and r["knobs"]["annotate.teach_answers"] == "all" and "train.lora.layers" in r["knobs"]

@@ -33,6 +33,11 @@ def parse(spec: str, default_split: str) -> tuple[str, str, int]:
     return m["dataset"], m["split"] or default_split, int(m["n"])
 
 
+def dataset_of(q: dict) -> str:
+    """The dataset a question came from ('mmlu:anatomy' -> 'mmlu')."""
+    return q["source"].split(":")[0]
+
+
 def _key(q: dict) -> str:
     return " ".join(q["question"].split()).lower()  # the text key make_splits keeps each question in one split by
 
@@ -80,7 +85,7 @@ def write(out: Path, splits: dict[str, list[dict]], additions: dict, p) -> dict:
                          "prepare": p.prepare.model_dump(by_alias=True)},
                 "added": {s: [{"dataset": d, "from": src, "questions": n} for d, src, n in adds]
                           for s, adds in additions.items() if adds},
-                "questions": {s: dict(Counter(q["source"] for q in qs)) for s, qs in splits.items()}}
+                "questions": {s: dict(Counter(dataset_of(q) for q in qs)) for s, qs in splits.items()}}
     (out / "mix.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
 

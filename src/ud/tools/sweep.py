@@ -85,6 +85,7 @@ def row(config: dict[str, str]) -> dict:
     from ud.method.binning import Binner
     from ud.params import load
     from ud.records import ANSWERS
+    from ud.tools.mix import dataset_of
 
     recs = {"ud": ANSWERS.read(paths.eval_file("ud")), "teacher": teacher.records("validation")}
     if sets := {r["set"] for r in recs["ud"]} - {"validation"}:
@@ -93,7 +94,7 @@ def row(config: dict[str, str]) -> dict:
     binner = Binner.from_json(io.read_json(paths.BINNER))
     annotate = io.read_json(paths.METRICS / "annotate.json")
     out = {"config": config, "knobs": knobs(load()), **_scored(recs, binner), "sft_labels": annotate["per_bin"]}
-    source = {q["id"]: q["source"] for q in paths.questions("validation")}
+    source = {q["id"]: dataset_of(q) for q in paths.questions("validation")}
     if len(set(source.values())) > 1:
         out["by_source"] = {s: _scored({name: [r for r in rs if source.get(r["qid"]) == s]
                                         for name, rs in recs.items()}, binner)
