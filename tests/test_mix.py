@@ -81,3 +81,19 @@ def test_the_folder_reproduces_its_splits_through_prepare(folders, tmp_path, mon
     written = {split: [json.loads(line)["id"] for line in open(out / f"{split}.jsonl")] for split in mix.SPLITS}
     assert {k: sorted(q["id"] for q in v) for k, v in drawn.items()} == {k: sorted(v) for k, v in written.items()}
     assert {mix.dataset_of(q) for q in drawn["validation"]} == {"toy", "other"}
+
+
+def test_a_folder_is_never_rewritten_with_other_questions(folders, tmp_path, monkeypatch):
+    """prepare tracks data.dataset, not the folder's files: the same name must keep meaning the same questions."""
+    import yaml
+
+    base, extra = folders
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(_params(base, []).model_dump(by_alias=True)))
+    out = str(tmp_path / "mixed")
+    assert CliRunner().invoke(app, ["mix", out, "-c", f"{extra}@train=2"]).exit_code == 0
+    before = (tmp_path / "mixed" / "calibration.jsonl").read_text()
+    assert CliRunner().invoke(app, ["mix", out, "-c", f"{extra}@train=2"]).exit_code == 0  # the same: fine
+    refused = CliRunner().invoke(app, ["mix", out, "-c", f"{extra}@train=3"])
+    assert refused.exit_code == 2 and "holds other questions" in refused.output
+    assert (tmp_path / "mixed" / "calibration.jsonl").read_text() == before

@@ -10,6 +10,7 @@
   ud timings [--keep DIR]     seconds per answer of every method, from what the stages measured
   ud sweep -S key=v1,v2 ...   choose knobs on the validation split (DVC experiments); it refuses to score test
   ud mix OUT -c csqa=200      a jsonl dataset: the params' splits with other datasets' questions added
+                              (measure other calibration data, or a held-out source, on validation)
   ud ceilings                 each binning rule's teacher AUROC on validation and SFT labels, before any training
   ud export OUT               the distilled model as a standalone transformers folder with a model card
   ud claims distill | train | evaluate   multi-claim outputs (Appendix A.2) on a JSONL of documents
@@ -251,7 +252,7 @@ def mix(out: str = typer.Argument(..., help="the dataset folder to write (calibr
     additions = {"calibration": [_call(mixes.parse, s, "train") for s in calibration],
                  "validation": [_call(mixes.parse, s, "validation") for s in validation]}
     splits = _call(mixes.build, p, additions)
-    manifest = mixes.write(Path(out), splits, additions, p)
+    manifest = _call(mixes.write, Path(out), splits, additions, p)
     typer.echo(json.dumps(manifest["questions"]))
     typer.echo("settings: " + " ".join(f"-S {s}" for s in mixes.settings(Path(out), splits, p)))
 

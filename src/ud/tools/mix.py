@@ -74,13 +74,20 @@ def build(p, additions: dict[str, list[tuple[str, str, int]]]) -> dict[str, list
 
 
 def write(out: Path, splits: dict[str, list[dict]], additions: dict, p) -> dict:
-    """The folder (one .jsonl per split, mix.json); returns mix.json's content."""
-    out.mkdir(parents=True, exist_ok=True)
+    """The folder (one .jsonl per split, mix.json); returns mix.json's content. An existing folder is rewritten
+    only with the same questions: `prepare` tracks `data.dataset` as a param, not the folder's files, so other
+    questions under the same name would leave the runs that read it stale."""
     fields = ("id", "source", "question", "choices", "answer", "answers")
-    for split, qs in splits.items():
-        with open(out / f"{split}.jsonl", "w", encoding="utf-8") as fh:
-            for q in qs:
-                fh.write(json.dumps({k: q.get(k) for k in fields}, ensure_ascii=False) + "\n")
+    text = {split: "".join(json.dumps({k: q.get(k) for k in fields}, ensure_ascii=False) + "\n" for q in qs)
+            for split, qs in splits.items()}
+    for split, content in text.items():
+        old = out / f"{split}.jsonl"
+        if old.exists() and old.read_text(encoding="utf-8") != content:
+            raise ParamError(f"{out} holds other questions ({old.name} differs): write the new mix to another folder "
+                             "(prepare would not see the change under the same data.dataset)")
+    out.mkdir(parents=True, exist_ok=True)
+    for split, content in text.items():
+        (out / f"{split}.jsonl").write_text(content, encoding="utf-8")
     manifest = {"base": {"source": p.data.source, "dataset": p.data.dataset, "seed": p.seed,
                          "prepare": p.prepare.model_dump(by_alias=True)},
                 "added": {s: [{"dataset": d, "from": src, "questions": n} for d, src, n in adds]
