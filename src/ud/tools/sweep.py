@@ -47,8 +47,9 @@ def grid(settings: list[str]) -> list[dict[str, str]]:
 
 
 TARGETS = ("evaluate", "normalize@validation")  # what a row needs: the distilled model's and the teacher's answers
-KNOBS = ("data.dataset", "prepare.calibration.questions", "bins", "incorrect", "n", "calibrate.method", "annotate.binning", "annotate.balance", "annotate.teach_answers",
-         "train.epochs", "train.lr", "train.batch_size", "train.lora.r", "train.lora.layers", "evaluate.label_rule")
+KNOBS = ("data.dataset", "prepare.calibration.questions", "bins", "incorrect", "n", "calibrate.method",
+         "annotate.binning", "annotate.balance", "annotate.teach_answers", "train.epochs", "train.lr", "train.batch_size",
+         "train.lora.r", "train.lora.layers", "evaluate.label_rule")
 
 
 def knobs(p) -> dict:
@@ -172,6 +173,14 @@ def run(settings: list[str], out: Path, dvc: str = "dvc") -> list[dict]:
     return rows
 
 
+def _delta(m: dict) -> str:
+    """A row's paired Δ vs the teacher with its CI, as the tables print it."""
+    if m["delta_vs_teacher"] is None:
+        return "-"
+    ci = f" [{m['delta_ci'][0]:+.3f}, {m['delta_ci'][1]:+.3f}]" if m.get("delta_ci") else ""
+    return f"{m['delta_vs_teacher']:+.3f}{ci}"
+
+
 def table(rows: list[dict]) -> str:
     def f(v):
         return "-" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v)
@@ -180,8 +189,7 @@ def table(rows: list[dict]) -> str:
              "UD acc | teacher acc | SFT labels |", "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         cfg = ", ".join(f"{k}={v}" for k, v in r["config"].items())
-        ci = f" [{r['delta_ci'][0]:+.3f}, {r['delta_ci'][1]:+.3f}]" if r.get("delta_ci") else ""
-        delta = "-" if r["delta_vs_teacher"] is None else f"{r['delta_vs_teacher']:+.3f}{ci}"
+        delta = _delta(r)
         labels = " / ".join(str(v) for v in r["sft_labels"].values())
         rules = r.get("ud_auroc_by_label_rule") or {}
         lines.append(f"| {cfg} | {r['n']} | {f(r['ud_auroc'])} | {f(rules.get('argmax'))} / {f(rules.get('expected'))} "
@@ -200,9 +208,7 @@ def source_table(rows: list[dict]) -> str:
     for r in rows:
         cfg = ", ".join(f"{k}={v}" for k, v in r["config"].items())
         for s, m in (r.get("by_source") or {}).items():
-            ci = f" [{m['delta_ci'][0]:+.3f}, {m['delta_ci'][1]:+.3f}]" if m.get("delta_ci") else ""
-            delta = "-" if m["delta_vs_teacher"] is None else f"{m['delta_vs_teacher']:+.3f}{ci}"
-            lines.append(f"| {cfg} | {s} | {m['n']} | {f(m['ud_auroc'])} | {f(m['teacher_auroc'])} | {delta} "
+            lines.append(f"| {cfg} | {s} | {m['n']} | {f(m['ud_auroc'])} | {f(m['teacher_auroc'])} | {_delta(m)} "
                          f"| {f(m['ud_accuracy'])} | {f(m['teacher_accuracy'])} |")
     return "\n".join(lines) + "\n"
 
