@@ -48,8 +48,8 @@ def grid(settings: list[str]) -> list[dict[str, str]]:
 
 TARGETS = ("evaluate", "normalize@validation")  # what a row needs: the distilled model's and the teacher's answers
 KNOBS = ("data.dataset", "prepare.calibration.questions", "bins", "incorrect", "n", "calibrate.method",
-         "annotate.binning", "annotate.balance", "annotate.teach_answers", "train.epochs", "train.lr", "train.batch_size",
-         "train.lora.r", "train.lora.layers", "evaluate.label_rule")
+         "annotate.binning", "annotate.balance", "annotate.teach_answers", "train.epochs", "train.lr",
+         "train.batch_size", "train.lora.r", "train.lora.layers", "evaluate.label_rule")
 
 
 def knobs(p) -> dict:
