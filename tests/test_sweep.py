@@ -69,6 +69,50 @@ def test_rows_score_the_validation_answers_only(tmp_path, monkeypatch):
         sweep.row({"bins": "5"})
 
 
+def test_rows_score_baselines_by_the_rows_bins_paired_with_student_and_teacher(tmp_path, monkeypatch):
+    """`--baselines`: each baseline's probabilities go into the row's bins and are paired against the distilled
+    model and the teacher on the same questions, per source too."""
+    from ud import io, paths
+    from ud.baselines import teacher
+    from ud.method.binning import Binner
+    from ud.params import load
+
+    shutil.copy(Path(__file__).parents[1] / "params.yaml", tmp_path)
+    monkeypatch.chdir(tmp_path)
+    cost = {"samples": 0, "generated_tokens": 0, "extra_forward_passes": 0}
+
+    def rec(i, correct, b=None, p=None, **extra):
+        return {"qid": f"v{i}", "answer_key": 0, "correct": correct, "confidence": p, "raw": p, "bin": b,
+                "set": "validation", **cost, **extra}
+
+    right = [True, True, False, False]
+    io.write_jsonl(paths.eval_file("ud"), [rec(i, c, b=b) for i, (c, b) in enumerate(zip(right, [4, 0, 0, 0]))])
+    monkeypatch.setattr(teacher, "records", lambda split: [rec(i, c, b=b) for i, (c, b)
+                                                           in enumerate(zip(right, [4, 4, 0, 0]))])
+    # lexical's probabilities 0.9 / 0.5 / 0.3 / 0.1 fall in fixed-5 bins 4 / 2 / 1 / 0: it ranks all 4 (AUROC 1)
+    io.write_jsonl(paths.eval_file("lexical"), [rec(i, c, p=p) for i, (c, p) in enumerate(zip(right, [.9, .5, .3, .1]))])
+    # semantic clustering: only the default K is scored (the other K ranks backwards)
+    k = load().baselines.semantic.default_k
+    io.write_jsonl(paths.eval_file("semantic"), [rec(i, c, p=p, k=kk) for kk, ps in ((k, [.9, .7, .1, .1]),
+                                                                                    (k + 1, [.1, .1, .9, .9]))
+                                                 for i, (c, p) in enumerate(zip(right, ps))])
+    io.write_json(paths.BINNER, Binner.fixed(5).to_json())
+    io.write_json(paths.METRICS / "annotate.json", {"per_bin": {"low": 3, "high": 5}})
+    io.write_jsonl(paths.split_file("validation"), [{"id": f"v{i}", "source": "ab"[i // 2], "question": f"q{i}",
+                                                      "choices": ["a", "b"], "answer": 0, "answers": None}
+                                                     for i in range(4)])
+    r = sweep.row({"bins": "5"}, ("lexical", "semantic"))
+    lex, sem = r["baselines"]["lexical"], r["baselines"]["semantic"]
+    assert (lex["n"], lex["auroc"], r["ud_auroc"], r["teacher_auroc"]) == (4, 1.0, 0.75, 1.0)
+    assert lex["ud_minus"]["delta"] == -0.25 and lex["teacher_minus"]["delta"] == 0.0
+    assert (sem["n"], sem["auroc"]) == (4, 1.0)
+    assert r["by_source"]["b"]["baselines"]["lexical"]["n"] == 2  # per source as well
+    text = sweep.baseline_table([r])
+    assert "| bins=5 | all | lexical | 4 | 1.000 (1.000) | 1.000 (" in text and "| -0.250 [" in text
+    with pytest.raises(ParamError, match="--baselines prompting"):
+        sweep.run(["bins=5"], tmp_path / "s.json", baselines=("prompting",))
+
+
 def _aset(qid: str, top_f: float, top_correct: bool) -> dict:
     other = round(1.0 - top_f, 6)
     return {"qid": qid, "n": None, "invalid": 0, "estimator": "exact", "classes": [

@@ -218,6 +218,9 @@ def profile(name: str, params: str = PARAMS):
 @app.command()
 def sweep(setting: list[str] = typer.Option(..., "--set-param", "-S", help="key=value[,value...] (repeat)"),
           out: str = typer.Option("sweeps/sweep.json", "--out", help="the rows, one per combination (JSON)"),
+          baselines: str = typer.Option("", "--baselines",
+                                        help="also run and score these baselines on validation (lexical,pik,ptrue,"
+                                             "semantic), paired against the student and the teacher"),
           params: str = PARAMS):
     """Run every combination of the given values as a DVC experiment scored on the validation split, and print
     the table that chooses among them. The test split is never scored: it is for `dvc repro` once the values are
@@ -230,8 +233,10 @@ def sweep(setting: list[str] = typer.Option(..., "--set-param", "-S", help="key=
         typer.secho("error: a sweep scores the validation split: set prepare.validation.questions", fg="red", err=True)
         raise typer.Exit(2)
     typer.echo(f"{len(configs)} experiments on the validation split ({p.prepare.validation.questions} questions)")
-    rows = _call(sweeps.run, setting, Path(out))
+    rows = _call(sweeps.run, setting, Path(out), baselines=tuple(b for b in baselines.split(",") if b))
     typer.echo(sweeps.table(rows))
+    if scored := [r for r in rows if r.get("baselines")]:
+        typer.echo(sweeps.baseline_table(scored))
     typer.echo(f"rows in {out}; write the chosen values into params.yaml and `dvc repro` to score test once")
 
 

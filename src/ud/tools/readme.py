@@ -90,7 +90,7 @@ def validation_block(folder: str | Path) -> str:
     """The tables that chose a run's knobs on the validation split: `ud ceilings` (each binning rule's teacher AUROC
     and SFT labels, before training), `ud sweep` (the distilled model per configuration) and `ud fit` (the student
     on its own training questions)."""
-    from ud.tools.sweep import ceiling_table, fit_table, source_table, table
+    from ud.tools.sweep import baseline_table, ceiling_table, fit_table, source_table, table
 
     d = Path(folder)
     parts = []
@@ -106,6 +106,11 @@ def validation_block(folder: str | Path) -> str:
             parts.append("The rows whose validation split has more than one source (`ud mix`), per source: the "
                          "in-domain part compares with the rows above, a source no calibration question came from is "
                          "a shift measured on validation-side data.\n\n" + source_table(mixed))
+        if scored := [r for r in io.read_json(d / "sweep.json") if r.get("baselines")]:
+            parts.append("The rows that also ran baselines on validation (`ud sweep --baselines`): each binned by the "
+                         "row's rule and paired against the distilled model and the teacher on the same questions; "
+                         "the teacher's raw AUROC beside its binned one separates its signal from its bins.\n\n"
+                         + baseline_table(scored))
     if (d / "fit.json").exists():
         parts.append("The distilled model on the calibration questions it was trained on, against the teacher on the "
                      "same questions (`ud fit`): a student that matches its teacher here but not on validation does "

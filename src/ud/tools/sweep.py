@@ -5,7 +5,9 @@ evaluate normalize@validation`), so only the stages a knob reaches rerun, no bas
 stays in `dvc exp show`. After each one the sweep scores the answers written for the validation split and keeps one
 row: the distilled model's and the teacher's binned AUROC (the teacher's is the ceiling the student imitates),
 accuracy, the paired difference to the teacher, and the SFT label histogram. The rows go to `--out` (JSON; a later
-sweep adds its rows to the same file), rendered as a table.
+sweep adds its rows to the same file), rendered as a table. `--baselines lexical,...` also runs those baseline
+stages on validation and scores each by the row's bins, paired against the distilled model and against the
+teacher: the reference a target is set against (under shift: lexical), measured on validation-side data.
 
 `ceilings` needs no training: for each binning rule, number of bins and calibration method it fits the calibrator
 and the bins on the calibration answers, and gives the teacher's binned AUROC on the validation split (the ceiling
@@ -63,24 +65,39 @@ def knobs(p) -> dict:
     return out
 
 
+BASELINES = ("lexical", "pik", "ptrue", "semantic")  # the continuous baselines a row can score beside the student
+
+
 def _scored(recs: dict[str, list[dict]], binner) -> dict:
-    """The distilled model's and the teacher's binned AUROC and accuracy, and their paired difference."""
-    from ud.metrics.scores import paired, score_verbal
+    """The distilled model's and the teacher's binned AUROC and accuracy, and their paired difference; each baseline
+    in `recs` binned by the same rule (as the metrics stage does), paired against both."""
+    from ud.metrics.scores import paired, score_probabilities, score_verbal
 
-    m = {name: score_verbal(name, rs, binner)[0] for name, rs in recs.items()}
-    pair = paired(recs, {"ud": binner, "teacher": binner}, "validation", continuous=()).get("teacher") or {}
-    return {"n": m["ud"]["n"], "ud_auroc": m["ud"]["auroc"], "teacher_auroc": m["teacher"]["auroc"],
-            "ud_accuracy": m["ud"]["accuracy"], "teacher_accuracy": m["teacher"]["accuracy"],
-            "delta_vs_teacher": pair.get("delta"), "delta_ci": pair.get("ci"),
-            "ud_auroc_by_label_rule": {rule: m["ud"].get(f"auroc_bin_{rule}") for rule in ("argmax", "expected")}}
+    m = {name: (score_probabilities if name in BASELINES else score_verbal)(name, rs, binner)[0]
+         for name, rs in recs.items()}
+    binners = {"ud": binner, "teacher": binner, "continuous": binner,
+               "semantic_k": next((r["k"] for r in recs.get("semantic", [])), None)}  # row() kept the default K
+    vs_ud, vs_teacher = (paired(recs, binners, "validation", continuous=BASELINES, reference=ref)
+                         for ref in ("ud", "teacher"))
+    pair = vs_ud.get("teacher") or {}
+    out = {"n": m["ud"]["n"], "ud_auroc": m["ud"]["auroc"], "teacher_auroc": m["teacher"]["auroc"],
+           "teacher_auroc_raw": m["teacher"].get("auroc_raw"),
+           "ud_accuracy": m["ud"]["accuracy"], "teacher_accuracy": m["teacher"]["accuracy"],
+           "delta_vs_teacher": pair.get("delta"), "delta_ci": pair.get("ci"),
+           "ud_auroc_by_label_rule": {rule: m["ud"].get(f"auroc_bin_{rule}") for rule in ("argmax", "expected")}}
+    if names := [name for name in recs if name in BASELINES]:
+        out["baselines"] = {name: {"n": m[name]["n"], "auroc": m[name]["auroc"], "auroc_raw": m[name]["auroc_raw"],
+                                   "accuracy": m[name]["accuracy"], "ud_minus": vs_ud.get(name),
+                                   "teacher_minus": vs_teacher.get(name)} for name in names}
+    return out
 
 
-def row(config: dict[str, str]) -> dict:
+def row(config: dict[str, str], baselines: tuple[str, ...] = ()) -> dict:
     """The distilled model's and the teacher's binned AUROC, accuracy and paired difference on the validation split,
     scored from the answers the experiment wrote (eval/ud.jsonl, the teacher's answer sets) by the metrics stage's
-    functions, so a sweep runs no baseline. A validation split drawn from several sources (`ud mix`) is also scored
-    per source (`by_source`), since a held-out source measures a shift and the in-domain part compares with rows
-    scored on it alone."""
+    functions, and each of `baselines` from its eval file (semantic clustering at its default K). A validation split
+    drawn from several sources (`ud mix`) is also scored per source (`by_source`), since a held-out source measures
+    a shift and the in-domain part compares with rows scored on it alone."""
     from ud import io, paths
     from ud.baselines import teacher
     from ud.method.binning import Binner
@@ -88,13 +105,18 @@ def row(config: dict[str, str]) -> dict:
     from ud.records import ANSWERS
     from ud.tools.mix import dataset_of
 
+    p = load()
     recs = {"ud": ANSWERS.read(paths.eval_file("ud")), "teacher": teacher.records("validation")}
-    if sets := {r["set"] for r in recs["ud"]} - {"validation"}:
-        raise ParamError(f"{paths.eval_file('ud')} scores {sorted(sets)}, not validation: the sweep reads validation "
-                         "answers only")
+    for name in baselines:
+        recs[name] = [r for r in ANSWERS.read(paths.eval_file(name))
+                      if name != "semantic" or r["k"] == p.baselines.semantic.default_k]
+    for name in ("ud", *baselines):
+        if sets := {r["set"] for r in recs[name]} - {"validation"}:
+            raise ParamError(f"{paths.eval_file(name)} scores {sorted(sets)}, not validation: the sweep reads "
+                             "validation answers only")
     binner = Binner.from_json(io.read_json(paths.BINNER))
     annotate = io.read_json(paths.METRICS / "annotate.json")
-    out = {"config": config, "knobs": knobs(load()), **_scored(recs, binner), "sft_labels": annotate["per_bin"]}
+    out = {"config": config, "knobs": knobs(p), **_scored(recs, binner), "sft_labels": annotate["per_bin"]}
     source = {q["id"]: dataset_of(q) for q in paths.questions("validation")}
     if len(set(source.values())) > 1:
         out["by_source"] = {s: _scored({name: [r for r in rs if source.get(r["qid"]) == s]
@@ -157,28 +179,36 @@ def fit(questions: int) -> dict:
             "same_bin_as_teacher": float(np.mean(b == binner.index(tp))) if len(b) else None}
 
 
-def run(settings: list[str], out: Path, dvc: str = "dvc") -> list[dict]:
-    """Run every combination as a DVC experiment on the validation split (only the stages the rows need); the rows
-    of `out` (kept from earlier sweeps, a configuration run again replaced) with this sweep's after them."""
+def run(settings: list[str], out: Path, dvc: str = "dvc", baselines: tuple[str, ...] = ()) -> list[dict]:
+    """Run every combination as a DVC experiment on the validation split (only the stages the rows need, and the
+    stages of `baselines`); the rows of `out` (kept from earlier sweeps, a configuration run again replaced) with
+    this sweep's after them."""
+    if unknown := sorted(set(baselines) - set(BASELINES)):
+        raise ParamError(f"--baselines {','.join(unknown)}: a row scores {', '.join(BASELINES)}")
     configs = grid(settings)
     rows = [r for r in (json.loads(out.read_text()) if out.exists() else []) if r["config"] not in configs]
     for config in configs:
         args = [dvc, "exp", "run", "-S", "scored=validation"] + [a for k, v in config.items() for a in ("-S", f"{k}={v}")]
-        args += list(TARGETS)
+        args += [*TARGETS, *baselines]
         print("$ " + " ".join(args), flush=True)
         subprocess.run(args, check=True)
-        rows.append(row(config))
+        rows.append(row(config, baselines))
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(rows, indent=2) + "\n")  # after each run: a killed sweep keeps what it finished
     return rows
 
 
-def _delta(m: dict) -> str:
-    """A row's paired Δ vs the teacher with its CI, as the tables print it."""
-    if m["delta_vs_teacher"] is None:
+def _vs(pair: dict | None) -> str:
+    """A paired AUROC difference with its CI, as the tables print it."""
+    if not pair or pair.get("delta") is None:
         return "-"
-    ci = f" [{m['delta_ci'][0]:+.3f}, {m['delta_ci'][1]:+.3f}]" if m.get("delta_ci") else ""
-    return f"{m['delta_vs_teacher']:+.3f}{ci}"
+    ci = f" [{pair['ci'][0]:+.3f}, {pair['ci'][1]:+.3f}]" if pair.get("ci") else ""
+    return f"{pair['delta']:+.3f}{ci}"
+
+
+def _delta(m: dict) -> str:
+    """A row's paired Δ vs the teacher with its CI."""
+    return _vs({"delta": m["delta_vs_teacher"], "ci": m.get("delta_ci")})
 
 
 def table(rows: list[dict]) -> str:
@@ -210,6 +240,26 @@ def source_table(rows: list[dict]) -> str:
         for s, m in (r.get("by_source") or {}).items():
             lines.append(f"| {cfg} | {s} | {m['n']} | {f(m['ud_auroc'])} | {f(m['teacher_auroc'])} | {_delta(m)} "
                          f"| {f(m['ud_accuracy'])} | {f(m['teacher_accuracy'])} |")
+    return "\n".join(lines) + "\n"
+
+
+def baseline_table(rows: list[dict]) -> str:
+    """The rows that scored baselines (`--baselines`), per source where the validation split has several: each
+    baseline binned by the row's rule, and the paired AUROC difference of the distilled model and of the teacher
+    to it. The teacher's raw AUROC beside its binned one tells the teacher's signal from what its bins keep."""
+    def f(v):
+        return "-" if v is None else f"{v:.3f}"
+
+    lines = ["| config | source | baseline | n | baseline auroc (raw) | teacher auroc (raw) | UD auroc | "
+             "UD − baseline [95% ci] | teacher − baseline [95% ci] |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        cfg = ", ".join(f"{k}={v}" for k, v in r["config"].items())
+        parts = {"all": r, **(r.get("by_source") or {})}
+        for source, m in parts.items():
+            for name, b in (m.get("baselines") or {}).items():
+                lines.append(f"| {cfg} | {source} | {name} | {b['n']} | {f(b['auroc'])} ({f(b['auroc_raw'])}) | "
+                             f"{f(m['teacher_auroc'])} ({f(m.get('teacher_auroc_raw'))}) | {f(m['ud_auroc'])} | "
+                             f"{_vs(b['ud_minus'])} | {_vs(b['teacher_minus'])} |")
     return "\n".join(lines) + "\n"
 
 
