@@ -109,8 +109,9 @@ def test_rows_score_baselines_by_the_rows_bins_paired_with_student_and_teacher(t
     assert r["by_source"]["b"]["baselines"]["lexical"]["n"] == 2  # per source as well
     text = sweep.baseline_table([r])
     assert "| bins=5 | all | lexical | 4 | 1.000 (1.000) | 1.000 (" in text and "| -0.250 [" in text
-    with pytest.raises(ParamError, match="--baselines prompting"):
-        sweep.run(["bins=5"], tmp_path / "s.json", baselines=("prompting",))
+    result = CliRunner().invoke(app, ["sweep", "-S", "bins=5", "--baselines", "lexical,prompting",
+                                      "--out", str(tmp_path / "s.json")])
+    assert result.exit_code == 2 and "--baselines prompting" in result.output + str(result.stderr_bytes or b"")
 
 
 def _aset(qid: str, top_f: float, top_correct: bool) -> dict:

@@ -233,7 +233,7 @@ def sweep(setting: list[str] = typer.Option(..., "--set-param", "-S", help="key=
         typer.secho("error: a sweep scores the validation split: set prepare.validation.questions", fg="red", err=True)
         raise typer.Exit(2)
     typer.echo(f"{len(configs)} experiments on the validation split ({p.prepare.validation.questions} questions)")
-    rows = _call(sweeps.run, setting, Path(out), baselines=tuple(b for b in baselines.split(",") if b))
+    rows = _call(sweeps.run, setting, Path(out), "dvc", tuple(b for b in baselines.split(",") if b))
     typer.echo(sweeps.table(rows))
     if scored := [r for r in rows if r.get("baselines")]:
         typer.echo(sweeps.baseline_table(scored))
