@@ -80,7 +80,7 @@ def test_the_folder_reproduces_its_splits_through_prepare(folders, tmp_path, mon
     drawn = make_splits("jsonl", s["data.dataset"], spec, seed=0)
     written = {split: [json.loads(line)["id"] for line in open(out / f"{split}.jsonl")] for split in mix.SPLITS}
     assert {k: sorted(q["id"] for q in v) for k, v in drawn.items()} == {k: sorted(v) for k, v in written.items()}
-    assert {mix.dataset_of(q) for q in drawn["validation"]} == {"toy", "other"}
+    assert {mix.dataset_of(q["source"]) for q in drawn["validation"]} == {"toy", "other"}
 
 
 def test_a_folder_is_never_rewritten_with_other_questions(folders, tmp_path, monkeypatch):
@@ -97,3 +97,16 @@ def test_a_folder_is_never_rewritten_with_other_questions(folders, tmp_path, mon
     refused = CliRunner().invoke(app, ["mix", out, "-c", f"{extra}@train=3"])
     assert refused.exit_code == 2 and "holds other questions" in refused.output
     assert (tmp_path / "mixed" / "calibration.jsonl").read_text() == before
+
+
+def test_a_question_outside_the_schema_is_refused_before_anything_is_written(folders, tmp_path):
+    """The folder is read back by prepare as questions: a record that is not one stops `ud mix`, not a later run."""
+    from ud.errors import DataError
+
+    base, extra = folders
+    p = _params(base, [])
+    splits = mix.build(p, {"validation": [(extra, "validation", 1)]})
+    splits["validation"][-1] = dict(splits["validation"][-1], choices="a, b, c")
+    with pytest.raises(DataError, match="validation question other/.*choices"):
+        mix.write(tmp_path / "mixed", splits, {}, p)
+    assert not (tmp_path / "mixed").exists()

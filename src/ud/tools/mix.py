@@ -19,6 +19,7 @@ from pathlib import Path
 
 from ud.data import sources
 from ud.errors import ParamError
+from ud.records import QUESTIONS
 
 SPLITS = ("calibration", "validation", "test")
 _ADD = re.compile(r"^(?P<dataset>[^@=]+)(?:@(?P<split>[^@=]+))?=(?P<n>\d+)$")
@@ -33,9 +34,9 @@ def parse(spec: str, default_split: str) -> tuple[str, str, int]:
     return m["dataset"], m["split"] or default_split, int(m["n"])
 
 
-def dataset_of(q: dict) -> str:
-    """The dataset a question came from ('mmlu:anatomy' -> 'mmlu')."""
-    return q["source"].split(":")[0]
+def dataset_of(source: str) -> str:
+    """The dataset of a question's source or of a dataset name ('mmlu:anatomy' -> 'mmlu')."""
+    return source.split(":")[0]
 
 
 def _key(q: dict) -> str:
@@ -50,7 +51,7 @@ def build(p, additions: dict[str, list[tuple[str, str, int]]]) -> dict[str, list
         if split not in SPLITS:
             raise ParamError(f"split {split!r}: expected one of {SPLITS}")
         for dataset, _, _ in adds:
-            if dataset.split(":")[0] in banned:
+            if dataset_of(dataset) in banned:
                 raise ParamError(f"{dataset} is a shift set (shift.datasets): adding it to {split} would train on or "
                                  "choose by the data the shift rows must not have seen")
     splits = sources.make_splits(p.data.source, p.data.dataset, p.prepare.model_dump(by_alias=True), p.seed)
@@ -78,7 +79,8 @@ def write(out: Path, splits: dict[str, list[dict]], additions: dict, p) -> dict:
     only with the same questions: `prepare` tracks `data.dataset` as a param, not the folder's files, so other
     questions under the same name would leave the runs that read it stale."""
     fields = ("id", "source", "question", "choices", "answer", "answers")
-    text = {split: "".join(json.dumps({k: q.get(k) for k in fields}, ensure_ascii=False) + "\n" for q in qs)
+    text = {split: "".join(json.dumps(QUESTIONS.check({k: q.get(k) for k in fields}, f"{split} question {q.get('id')}"),
+                                      ensure_ascii=False) + "\n" for q in qs)
             for split, qs in splits.items()}
     for split, content in text.items():
         old = out / f"{split}.jsonl"
@@ -92,7 +94,8 @@ def write(out: Path, splits: dict[str, list[dict]], additions: dict, p) -> dict:
                          "prepare": p.prepare.model_dump(by_alias=True)},
                 "added": {s: [{"dataset": d, "from": src, "questions": n} for d, src, n in adds]
                           for s, adds in additions.items() if adds},
-                "questions": {s: dict(Counter(dataset_of(q) for q in qs)) for s, qs in splits.items()}}
+                "questions": {s: dict(Counter(dataset_of(q["source"]) for q in qs))
+                              for s, qs in splits.items()}}
     (out / "mix.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
 

@@ -117,7 +117,7 @@ def row(config: dict[str, str], baselines: tuple[str, ...] = ()) -> dict:
     binner = Binner.from_json(io.read_json(paths.BINNER))
     annotate = io.read_json(paths.METRICS / "annotate.json")
     out = {"config": config, "knobs": knobs(p), **_scored(recs, binner), "sft_labels": annotate["per_bin"]}
-    source = {q["id"]: dataset_of(q) for q in paths.questions("validation")}
+    source = {q["id"]: dataset_of(q["source"]) for q in paths.questions("validation")}
     if len(set(source.values())) > 1:
         out["by_source"] = {s: _scored({name: [r for r in rs if source.get(r["qid"]) == s]
                                         for name, rs in recs.items()}, binner)
