@@ -135,14 +135,28 @@ def test_ceilings_score_each_rule_on_validation_before_training(tmp_path, monkey
                       [_aset(f"c{i}", 0.38 if i % 2 else 0.30, bool(i % 2)) for i in range(20)])
     ANSWER_SETS.write(paths.answers_file("validation"),
                       [_aset(f"v{i}", 0.38 if i % 2 else 0.30, bool(i % 2)) for i in range(10)])
+    io.write_jsonl(paths.split_file("validation"), [dict(qs[0], id=f"v{i}", source="toy:a") for i in range(10)])
     rows = sweep.ceilings(["fixed", "quantile_top"], [5], ["none"], incorrect=0, pick="top", seed=0)
     by_rule = {r["annotate.binning"]: r for r in rows}
+    assert "by_source" not in by_rule["fixed"]  # one source
     assert by_rule["fixed"]["teacher_auroc"] == 0.5 and by_rule["quantile_top"]["teacher_auroc"] == 1.0
     assert by_rule["fixed"]["teacher_auroc_raw"] == 1.0 and by_rule["fixed"]["n"] == 10
     # incorrect=0: only correct answers are taught, 10 at 0.38 ("low") and 10 at 0.70 ("high", where the top is wrong)
     assert list(by_rule["fixed"]["sft_labels"].values()) == [0, 10, 0, 10, 0]
     assert by_rule["fixed"]["validation_labels"]["low"] == 10
     assert "| none | quantile_top | 5 | 1.000" in sweep.ceiling_table(rows) and by_rule["fixed"]["own_first_token"] is None
+    # a second source (`ud mix`), where the teacher's probabilities rank backwards: scored on its own as well
+    ANSWER_SETS.write(paths.answers_file("validation"),
+                      [_aset(f"v{i}", 0.38 if i % 2 else 0.30, bool(i % 2)) for i in range(10)]
+                      + [_aset(f"w{i}", 0.38 if i % 2 else 0.30, not i % 2) for i in range(6)])
+    io.write_jsonl(paths.split_file("validation"), [dict(qs[0], id=f"v{i}", source="toy:a") for i in range(10)]
+                   + [dict(qs[0], id=f"w{i}", source="other") for i in range(6)])
+    rows = sweep.ceilings(["quantile_top"], [5], ["none"], incorrect=0, pick="top", seed=0)
+    assert rows[0]["n"] == 16 and rows[0]["by_source"] == {
+        "other": {"n": 6, "teacher_auroc": 0.0, "teacher_auroc_raw": 0.0},
+        "toy": {"n": 10, "teacher_auroc": 1.0, "teacher_auroc_raw": 1.0}}
+    assert "| other: binned (raw) | toy: binned (raw) |" in sweep.ceiling_table(rows)
+    assert "| 0.000 (0.000) | 1.000 (1.000) |" in sweep.ceiling_table(rows)
 
 
 def test_labels_part_at_one_token():

@@ -303,13 +303,16 @@ def ceilings(rules: list[str], bins: list[int], calibrations: list[str], *, inco
     from ud.method.calibrate import Calibrator, points
     from ud.metrics.scores import score_verbal
     from ud.records import ANSWER_SETS
+    from ud.tools.mix import dataset_of
 
-    need = [paths.answers_file("calibration"), paths.answers_file("validation")]
+    need = [paths.answers_file("calibration"), paths.answers_file("validation"), paths.split_file("validation")]
     if missing := [str(f) for f in need if not Path(f).exists()]:
         raise DataError(f"missing {missing}: run `dvc repro normalize@calibration normalize@validation` first "
                         "(prepare.validation.questions > 0)")
-    cal_sets, val_sets = (ANSWER_SETS.read(f) for f in need)
+    cal_sets, val_sets = (ANSWER_SETS.read(f) for f in need[:2])
     options = fewest_options(paths.questions("calibration"))
+    source = {q["id"]: dataset_of(q["source"]) for q in paths.questions("validation")}
+    sources = sorted(set(source.values())) if len(set(source.values())) > 1 else []
     f, y = points(cal_sets)
     rows = []
     for method in calibrations:
@@ -328,18 +331,29 @@ def ceilings(rules: list[str], bins: list[int], calibrations: list[str], *, inco
                              "validation_labels": {lab: stated.count(i) for i, lab in enumerate(binner.labels)},
                              "sft_labels": taught_labels(cal_sets, cal, binner, incorrect, pick, seed),
                              "own_first_token": own_first_token(encode, binner.labels) if encode else None})
+                if sources:  # several sources (`ud mix`): where the calibrator and the bins carry to a held-out one
+                    rows[-1]["by_source"] = {}
+                    for s in sources:
+                        ms, _ = score_verbal("teacher", [r for r in recs if source.get(r["qid"]) == s], binner)
+                        rows[-1]["by_source"][s] = {"n": ms["n"], "teacher_auroc": ms["auroc"],
+                                                    "teacher_auroc_raw": ms["auroc_raw"]}
     return rows
 
 
 def ceiling_table(rows: list[dict]) -> str:
-    lines = ["| calibration | binning | bins | teacher binned AUROC [95% ci] | raw | labels part at one token | edges | "
-             "SFT labels |", "|---|---|---|---|---|---|---|---|"]
+    """One line per rule; where the validation split has several sources, the teacher's binned (raw) AUROC on each."""
+    sources = sorted({s for r in rows for s in r.get("by_source") or {}})
+    lines = ["| calibration | binning | bins | teacher binned AUROC [95% ci] | raw | "
+             + "".join(f"{s}: binned (raw) | " for s in sources) + "labels part at one token | edges | SFT labels |",
+             "|---|---|---|---|---|" + "---|" * len(sources) + "---|---|---|"]
     for r in rows:
         ci = r.get("teacher_auroc_ci")
         ci = f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""
         edges = " ".join(f"{e:g}" for e in r["edges"][1:-1])
         labels = " / ".join(str(v) for v in r["sft_labels"].values())
         own = {True: "yes", False: "no"}.get(r.get("own_first_token"), "-")
+        per = "".join(f"{m['teacher_auroc']:.3f} ({m['teacher_auroc_raw']:.3f}) | " if (m := (r.get("by_source") or {})
+                      .get(s)) else "- | " for s in sources)
         lines.append(f"| {r['calibrate.method']} | {r['annotate.binning']} | {r['bins']} | {r['teacher_auroc']:.3f}{ci} "
-                     f"| {r['teacher_auroc_raw']:.3f} | {own} | {edges} | {labels} |")
+                     f"| {r['teacher_auroc_raw']:.3f} | {per}{own} | {edges} | {labels} |")
     return "\n".join(lines) + "\n"
