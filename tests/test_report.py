@@ -114,3 +114,23 @@ def test_scale_arithmetic_from_its_inputs(tmp_path):
     assert r["semantic"]["work"] == 500 and abs(r["semantic"]["gpu_hours"] - 500 / 50_000 * 10) < 1e-12
 
 
+
+
+def test_a_mixs_ceilings_are_rendered_per_source(tmp_path, monkeypatch):
+    """`ud ceilings` kept for a `ud mix` folder (mixes/<name>/ceilings.json) is rendered with its per-source
+    columns under the run's own ceilings."""
+    row = {"calibrate.method": "none", "annotate.binning": "fixed", "bins": 5, "n": 450, "teacher_auroc": 0.681,
+           "teacher_auroc_ci": [0.636, 0.727], "teacher_auroc_raw": 0.688, "own_first_token": False,
+           "edges": [0, 0.2, 0.4, 0.6, 0.8, 1], "sft_labels": {"very low": 1, "low": 2}}
+    (tmp_path / "s" / "mixes" / "m800").mkdir(parents=True)
+    (tmp_path / "s" / "ceilings.json").write_text(json.dumps([dict(row, n=300)]))
+    (tmp_path / "s" / "mixes" / "m800" / "ceilings.json").write_text(json.dumps([dict(row, by_source={
+        "csqa": {"n": 150, "teacher_auroc": 0.64, "teacher_auroc_raw": 0.662},
+        "mmlu": {"n": 300, "teacher_auroc": 0.686, "teacher_auroc_raw": 0.692}})]))
+    monkeypatch.setattr(blocks, "SWEEPS", {"v": "s"})
+    monkeypatch.setattr(blocks, "BLOCKS", {})
+    (tmp_path / "README.md").write_text(f"{blocks._begin('v', 's')}\n{blocks._end('v')}\n")
+    assert blocks.render_readme(tmp_path) == ["README.md: v"]
+    text = (tmp_path / "README.md").read_text()
+    assert "validation n = 300" in text and "`m800` mix (validation n = 450)" in text
+    assert "| none | fixed | 5 | 0.681 [0.636, 0.727] | 0.688 | 0.640 (0.662) | 0.686 (0.692) | no |" in text

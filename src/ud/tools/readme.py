@@ -111,6 +111,11 @@ def validation_block(folder: str | Path) -> str:
                          "row's rule and paired against the distilled model and the teacher on the same questions; "
                          "the teacher's raw AUROC beside its binned one separates its signal from its bins.\n\n"
                          + baseline_table(scored))
+    for f in sorted(d.glob("mixes/*/ceilings.json")):
+        rows = io.read_json(f)
+        parts.append(f"`ud ceilings` on the `{f.parent.name}` mix (validation n = {rows[0]['n'] if rows else 0}), "
+                     "per source: how far the teacher's calibration and bins, fitted on the calibration sources, "
+                     "carry to a source no calibration question came from.\n\n" + ceiling_table(rows))
     if (d / "fit.json").exists():
         parts.append("The distilled model on the calibration questions it was trained on, against the teacher on the "
                      "same questions (`ud fit`): a student that matches its teacher here but not on validation does "
