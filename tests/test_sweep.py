@@ -109,6 +109,7 @@ def test_rows_score_baselines_by_the_rows_bins_paired_with_student_and_teacher(t
     assert r["by_source"]["b"]["baselines"]["lexical"]["n"] == 2  # per source as well
     text = sweep.baseline_table([r])
     assert "| bins=5 | all | lexical | 4 | 1.000 (1.000) | 1.000 (" in text and "| -0.250 [" in text
+    assert "| 〃 | all | semantic | 4 |" in text and "| 〃 | b | lexical | 2 |" in text
     result = CliRunner().invoke(app, ["sweep", "-S", "bins=5", "--baselines", "lexical,prompting",
                                       "--out", str(tmp_path / "s.json")])
     assert result.exit_code == 2 and "--baselines prompting" in result.output + str(result.stderr_bytes or b"")

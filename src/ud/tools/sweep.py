@@ -246,12 +246,14 @@ def source_table(rows: list[dict]) -> str:
 def baseline_table(rows: list[dict]) -> str:
     """The rows that scored baselines (`--baselines`), per source where the validation split has several: each
     baseline binned by the row's rule, and the paired AUROC difference of the distilled model and of the teacher
-    to it. The teacher's raw AUROC beside its binned one tells the teacher's signal from what its bins keep."""
+    to it. The teacher's raw AUROC beside its binned one tells the teacher's signal from what its bins keep; the
+    accuracies, that each method ranks its own answers (an AUROC over fewer right answers is not the same task)."""
     def f(v):
         return "-" if v is None else f"{v:.3f}"
 
     lines = ["| config | source | baseline | n | baseline auroc (raw) | teacher auroc (raw) | UD auroc | "
-             "UD − baseline [95% ci] | teacher − baseline [95% ci] |", "|---|---|---|---|---|---|---|---|---|"]
+             "UD − baseline [95% ci] | teacher − baseline [95% ci] | accuracy: baseline / teacher / UD |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         cfg = ", ".join(f"{k}={v}" for k, v in r["config"].items())
         parts = {"all": r, **(r.get("by_source") or {})}
@@ -259,7 +261,9 @@ def baseline_table(rows: list[dict]) -> str:
             for name, b in (m.get("baselines") or {}).items():
                 lines.append(f"| {cfg} | {source} | {name} | {b['n']} | {f(b['auroc'])} ({f(b['auroc_raw'])}) | "
                              f"{f(m['teacher_auroc'])} ({f(m.get('teacher_auroc_raw'))}) | {f(m['ud_auroc'])} | "
-                             f"{_vs(b['ud_minus'])} | {_vs(b['teacher_minus'])} |")
+                             f"{_vs(b['ud_minus'])} | {_vs(b['teacher_minus'])} | {f(b['accuracy'])} / "
+                             f"{f(m['teacher_accuracy'])} / {f(m['ud_accuracy'])} |")
+                cfg = "〃"  # the row's config once
     return "\n".join(lines) + "\n"
 
 
