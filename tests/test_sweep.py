@@ -56,6 +56,7 @@ def test_rows_score_the_validation_answers_only(tmp_path, monkeypatch):
     assert r["delta_vs_teacher"] == 0.375 and r["delta_ci"][0] <= 0.375 <= r["delta_ci"][1]
     assert r["knobs"]["bins"] == 5 and r["knobs"]["annotate.teach_answers"] == "all" and "train.lora.layers" in r["knobs"]
     assert "| bins=5 | 4 | 1.000 | - / - | 0.625 | +0.375 [" in sweep.table([r])
+    assert r["ud_answers"] == {"v0": [4, True], "v1": [3, True], "v2": [0, False], "v3": [1, False]}
     # a validation split of two sources (`ud mix`) is also scored per source: the teacher ranks source b backwards
     io.write_jsonl(paths.split_file("validation"), [{"id": f"v{i}", "source": "ab"[i % 2], "question": f"q{i}",
                                                       "choices": ["a", "b"], "answer": 0, "answers": None}
@@ -113,6 +114,20 @@ def test_rows_score_baselines_by_the_rows_bins_paired_with_student_and_teacher(t
     result = CliRunner().invoke(app, ["sweep", "-S", "bins=5", "--baselines", "lexical,prompting",
                                       "--out", str(tmp_path / "s.json")])
     assert result.exit_code == 2 and "--baselines prompting" in result.output + str(result.stderr_bytes or b"")
+
+
+def test_students_of_two_rows_are_paired_on_the_questions_both_answered():
+    """Row b's student ranks its answers perfectly, row a's backwards: b − a = +1 on the shared questions; a row
+    on other questions, or one that kept no answers, is not paired."""
+    a = {"config": {"k": "a"}, "ud_answers": {"q0": [0, True], "q1": [0, True], "q2": [4, False], "q3": [4, False]}}
+    b = {"config": {"k": "b"}, "ud_answers": {"q0": [4, True], "q1": [3, False], "q2": [0, False], "q3": [1, True],
+                                              "q4": [2, True]}}
+    other = {"config": {"k": "c"}, "ud_answers": {f"x{i}": [i, i % 2 == 0] for i in range(4)}}
+    pairs = sweep.student_pairs([a, {"config": {"k": "old"}}, b, other])
+    assert len(pairs) == 1 and pairs[0]["n"] == 4 and pairs[0]["a"] == {"k": "a"} and pairs[0]["b"] == {"k": "b"}
+    # on q0..q3, b's bins 4 / 3 / 0 / 1 against right, wrong, wrong, right: AUROC 0.75; a's 0
+    assert pairs[0]["pair"]["delta"] == 0.75 and pairs[0]["accuracy"] == [0.5, 0.5]
+    assert "| k=a | k=b | 4 | +0.750 [" in sweep.pairs_table(pairs)
 
 
 def _aset(qid: str, top_f: float, top_correct: bool) -> dict:

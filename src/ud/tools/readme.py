@@ -90,7 +90,7 @@ def validation_block(folder: str | Path) -> str:
     """The tables that chose a run's knobs on the validation split: `ud ceilings` (each binning rule's teacher AUROC
     and SFT labels, before training), `ud sweep` (the distilled model per configuration) and `ud fit` (the student
     on its own training questions)."""
-    from ud.tools.sweep import baseline_table, ceiling_table, fit_table, source_table, table
+    from ud.tools.sweep import baseline_table, ceiling_table, fit_table, pairs_table, source_table, student_pairs, table
 
     d = Path(folder)
     parts = []
@@ -102,6 +102,10 @@ def validation_block(folder: str | Path) -> str:
     if (d / "sweep.json").exists():
         parts.append("The distilled model per configuration (`ud sweep`, validation split):\n\n"
                      + table(io.read_json(d / "sweep.json")))
+        if pairs := student_pairs(io.read_json(d / "sweep.json")):
+            parts.append("The distilled models of two rows on the same validation questions (the rows that kept their "
+                         "answers), paired: a knob's effect is what clears the spread between two trainings.\n\n"
+                         + pairs_table(pairs))
         if mixed := [r for r in io.read_json(d / "sweep.json") if r.get("by_source")]:
             parts.append("The rows whose validation split has more than one source (`ud mix`), per source: the "
                          "in-domain part compares with the rows above, a source no calibration question came from is "

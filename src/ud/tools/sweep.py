@@ -92,6 +92,16 @@ def _scored(recs: dict[str, list[dict]], binner) -> dict:
     return out
 
 
+def validation_sources() -> dict[str, str]:
+    """{qid: dataset} of the validation questions when they come from more than one dataset (`ud mix`; MMLU's
+    subjects are one), else {}."""
+    from ud import paths
+    from ud.tools.mix import dataset_of
+
+    source = {q["id"]: dataset_of(q["source"]) for q in paths.questions("validation")}
+    return source if len(set(source.values())) > 1 else {}
+
+
 def row(config: dict[str, str], baselines: tuple[str, ...] = ()) -> dict:
     """The distilled model's and the teacher's binned AUROC, accuracy and paired difference on the validation split,
     scored from the answers the experiment wrote (eval/ud.jsonl, the teacher's answer sets) by the metrics stage's
@@ -102,8 +112,8 @@ def row(config: dict[str, str], baselines: tuple[str, ...] = ()) -> dict:
     from ud.baselines import teacher
     from ud.method.binning import Binner
     from ud.params import load
+    from ud.metrics.scores import binned_score
     from ud.records import ANSWERS
-    from ud.tools.mix import dataset_of
 
     p = load()
     recs = {"ud": ANSWERS.read(paths.eval_file("ud")), "teacher": teacher.records("validation")}
@@ -116,9 +126,9 @@ def row(config: dict[str, str], baselines: tuple[str, ...] = ()) -> dict:
                              "validation answers only")
     binner = Binner.from_json(io.read_json(paths.BINNER))
     annotate = io.read_json(paths.METRICS / "annotate.json")
-    out = {"config": config, "knobs": knobs(p), **_scored(recs, binner), "sft_labels": annotate["per_bin"]}
-    source = {q["id"]: dataset_of(q["source"]) for q in paths.questions("validation")}
-    if len(set(source.values())) > 1:
+    out = {"config": config, "knobs": knobs(p), **_scored(recs, binner), "sft_labels": annotate["per_bin"],
+           "ud_answers": {r["qid"]: [binned_score(r, binner), bool(r["correct"])] for r in recs["ud"]}}
+    if source := validation_sources():
         out["by_source"] = {s: _scored({name: [r for r in rs if source.get(r["qid"]) == s]
                                         for name, rs in recs.items()}, binner)
                             for s in sorted(set(source.values()))}
@@ -196,6 +206,40 @@ def run(settings: list[str], out: Path, dvc: str = "dvc", baselines: tuple[str, 
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(rows, indent=2) + "\n")  # after each run: a killed sweep keeps what it finished
     return rows
+
+
+def student_pairs(rows: list[dict], min_shared: float = 0.9) -> list[dict]:
+    """The distilled models of two rows paired on the validation questions both answered (rows that kept their
+    answers, `ud_answers`, and share at least `min_shared` of the smaller row's questions): AUROC(later row) −
+    AUROC(earlier row), binned as stated, with a paired bootstrap CI. One configuration trained twice gives the
+    run-to-run spread a knob's effect must clear."""
+    from ud.metrics.scores import paired_auroc
+
+    kept = [r for r in rows if r.get("ud_answers")]
+    out = []
+    for i, a in enumerate(kept):
+        for b in kept[i + 1:]:
+            qids = [q for q in a["ud_answers"] if q in b["ud_answers"]]
+            if len(qids) < min_shared * min(len(a["ud_answers"]), len(b["ud_answers"])):
+                continue
+            pair = paired_auroc(tuple(zip(*(b["ud_answers"][q] for q in qids))),
+                                tuple(zip(*(a["ud_answers"][q] for q in qids))))
+            acc = [sum(r["ud_answers"][q][1] for q in qids) / len(qids) for r in (a, b)]
+            out.append({"a": a["config"], "b": b["config"], "n": len(qids), "pair": pair,
+                        "accuracy": acc})
+    return out
+
+
+def pairs_table(pairs: list[dict]) -> str:
+    """`student_pairs`, as the docs print it."""
+    def cfg(c):
+        return ", ".join(f"{k}={v}" for k, v in c.items())
+
+    lines = ["| row a | row b | n | UD auroc b − a [95% ci] | UD accuracy a / b |", "|---|---|---|---|---|"]
+    for p in pairs:
+        lines.append(f"| {cfg(p['a'])} | {cfg(p['b'])} | {p['n']} | {_vs(p['pair'])} | "
+                     f"{p['accuracy'][0]:.3f} / {p['accuracy'][1]:.3f} |")
+    return "\n".join(lines) + "\n"
 
 
 def _vs(pair: dict | None) -> str:
@@ -307,7 +351,6 @@ def ceilings(rules: list[str], bins: list[int], calibrations: list[str], *, inco
     from ud.method.calibrate import Calibrator, points
     from ud.metrics.scores import score_verbal
     from ud.records import ANSWER_SETS
-    from ud.tools.mix import dataset_of
 
     need = [paths.answers_file("calibration"), paths.answers_file("validation"), paths.split_file("validation")]
     if missing := [str(f) for f in need if not Path(f).exists()]:
@@ -315,8 +358,7 @@ def ceilings(rules: list[str], bins: list[int], calibrations: list[str], *, inco
                         "(prepare.validation.questions > 0)")
     cal_sets, val_sets = (ANSWER_SETS.read(f) for f in need[:2])
     options = fewest_options(paths.questions("calibration"))
-    source = {q["id"]: dataset_of(q["source"]) for q in paths.questions("validation")}
-    sources = sorted(set(source.values())) if len(set(source.values())) > 1 else []
+    source = validation_sources()
     f, y = points(cal_sets)
     rows = []
     for method in calibrations:
@@ -335,9 +377,9 @@ def ceilings(rules: list[str], bins: list[int], calibrations: list[str], *, inco
                              "validation_labels": {lab: stated.count(i) for i, lab in enumerate(binner.labels)},
                              "sft_labels": taught_labels(cal_sets, cal, binner, incorrect, pick, seed),
                              "own_first_token": own_first_token(encode, binner.labels) if encode else None})
-                if sources:  # several sources (`ud mix`): where the calibrator and the bins carry to a held-out one
+                if source:  # several sources (`ud mix`): where the calibrator and the bins carry to a held-out one
                     rows[-1]["by_source"] = {}
-                    for s in sources:
+                    for s in sorted(set(source.values())):
                         ms, _ = score_verbal("teacher", [r for r in recs if source.get(r["qid"]) == s], binner)
                         rows[-1]["by_source"][s] = {"n": ms["n"], "teacher_auroc": ms["auroc"],
                                                     "teacher_auroc_raw": ms["auroc_raw"]}
