@@ -208,6 +208,11 @@ def run(settings: list[str], out: Path, dvc: str = "dvc", baselines: tuple[str, 
     return rows
 
 
+def _config(config: dict) -> str:
+    """A row's config as the tables print it."""
+    return ", ".join(f"{k}={v}" for k, v in config.items())
+
+
 def student_pairs(rows: list[dict], min_shared: float = 0.9) -> list[dict]:
     """The distilled models of two rows paired on the validation questions both answered (rows that kept their
     answers, `ud_answers`, and share at least `min_shared` of the smaller row's questions): AUROC(later row) −
@@ -232,12 +237,9 @@ def student_pairs(rows: list[dict], min_shared: float = 0.9) -> list[dict]:
 
 def pairs_table(pairs: list[dict]) -> str:
     """`student_pairs`, as the docs print it."""
-    def cfg(c):
-        return ", ".join(f"{k}={v}" for k, v in c.items())
-
     lines = ["| row a | row b | n | UD auroc b − a [95% ci] | UD accuracy a / b |", "|---|---|---|---|---|"]
     for p in pairs:
-        lines.append(f"| {cfg(p['a'])} | {cfg(p['b'])} | {p['n']} | {_vs(p['pair'])} | "
+        lines.append(f"| {_config(p['a'])} | {_config(p['b'])} | {p['n']} | {_vs(p['pair'])} | "
                      f"{p['accuracy'][0]:.3f} / {p['accuracy'][1]:.3f} |")
     return "\n".join(lines) + "\n"
 
@@ -262,7 +264,7 @@ def table(rows: list[dict]) -> str:
     lines = ["| config | n | UD auroc | UD auroc, argmax / expected label | teacher auroc | Δ vs teacher [95% ci] | "
              "UD acc | teacher acc | SFT labels |", "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        cfg = ", ".join(f"{k}={v}" for k, v in r["config"].items())
+        cfg = _config(r["config"])
         delta = _delta(r)
         labels = " / ".join(str(v) for v in r["sft_labels"].values())
         rules = r.get("ud_auroc_by_label_rule") or {}
@@ -280,7 +282,7 @@ def source_table(rows: list[dict]) -> str:
     lines = ["| config | source | n | UD auroc | teacher auroc | Δ vs teacher [95% ci] | UD acc | teacher acc |",
              "|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        cfg = ", ".join(f"{k}={v}" for k, v in r["config"].items())
+        cfg = _config(r["config"])
         for s, m in (r.get("by_source") or {}).items():
             lines.append(f"| {cfg} | {s} | {m['n']} | {f(m['ud_auroc'])} | {f(m['teacher_auroc'])} | {_delta(m)} "
                          f"| {f(m['ud_accuracy'])} | {f(m['teacher_accuracy'])} |")
@@ -299,7 +301,7 @@ def baseline_table(rows: list[dict]) -> str:
              "UD − baseline [95% ci] | teacher − baseline [95% ci] | accuracy: baseline / teacher / UD |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        cfg = ", ".join(f"{k}={v}" for k, v in r["config"].items())
+        cfg = _config(r["config"])
         parts = {"all": r, **(r.get("by_source") or {})}
         for source, m in parts.items():
             for name, b in (m.get("baselines") or {}).items():
